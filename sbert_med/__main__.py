@@ -1,0 +1,5 @@
+import sys
+
+from sbert_med.cli import main
+
+sys.exit(main())

@@ -1,0 +1,58 @@
+"""The ``sbert-med`` command line: a thin layer over the library.
+
+Each sub-command lives in its own module ``sbert_med.cli.<name>_command`` exposing ``add_parser(subparsers)``
+(which registers the sub-command and sets ``func``) so the parser stays testable through :func:`build_parser`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from sbert_med import __version__
+
+# name of the sub-command -> module implementing it
+COMMANDS = {
+    "demo": "sbert_med.cli.demo_command",
+    "train": "sbert_med.cli.train_command",
+    "data": "sbert_med.cli.data_command",
+    "eval": "sbert_med.cli.eval_command",
+    "index": "sbert_med.cli.index_command",
+    "push": "sbert_med.cli.push_command",
+    "tokenizer": "sbert_med.cli.tokenizer_command",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sbert-med",
+        description="Build, train, evaluate and publish medical text embedding models on sentence-transformers.",
+    )
+    parser.add_argument("--version", action="version", version=f"sbert-med {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module_name in COMMANDS.values():
+        importlib.import_module(module_name).add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError) as exc:
+        # User errors: one readable line, no traceback.
+        print(f"sbert-med {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

