@@ -1,1 +1,48 @@
-"""data"""
+"""Synthetic and curated training data for medical embedding models.
+
+Every step is a pure ``Dataset -> Dataset`` function with keyword-only options (like sentence-transformers'
+``mine_hard_negatives``); ``return_report=True`` also returns a :class:`StepReport`. Generated rows carry their
+provenance (``source_id, generator, prompt_name, prompt_version, seed``), and LLM steps journal every output to JSONL
+so a killed job resumes without losing or repeating work.
+"""
+
+from __future__ import annotations
+
+from sbert_med.data.decontaminate import decontaminate
+from sbert_med.data.diversify import DEFAULT_THRESHOLDS, diversify, diversity_mask
+from sbert_med.data.embedding_cache import encode_with_cache
+from sbert_med.data.generate import generate_paraphrases, generate_queries
+from sbert_med.data.jsonl import ResumableJsonlWriter, read_jsonl, write_jsonl
+from sbert_med.data.label import label_relevance
+from sbert_med.data.mining import mine_negatives
+from sbert_med.data.near_duplicates import NearDuplicateIndex
+from sbert_med.data.phi import PhiReport, find_phi, scrub_phi, scrub_text
+from sbert_med.data.report import StepReport
+from sbert_med.data.templates import PromptTemplate, available_prompts, load_prompt
+from sbert_med.data.textbook import ingest_textbook, load_textbook
+
+__all__ = [
+    "DEFAULT_THRESHOLDS",
+    "NearDuplicateIndex",
+    "PhiReport",
+    "PromptTemplate",
+    "ResumableJsonlWriter",
+    "StepReport",
+    "available_prompts",
+    "decontaminate",
+    "diversify",
+    "diversity_mask",
+    "encode_with_cache",
+    "find_phi",
+    "generate_paraphrases",
+    "generate_queries",
+    "ingest_textbook",
+    "label_relevance",
+    "load_prompt",
+    "load_textbook",
+    "mine_negatives",
+    "read_jsonl",
+    "scrub_phi",
+    "scrub_text",
+    "write_jsonl",
+]

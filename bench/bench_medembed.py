@@ -1,0 +1,115 @@
+"""MedEmbed recipe on all-MiniLM-L6-v2: nDCG@10 on MedQuAD test and NFCorpus test, before vs after training.
+
+Usage:
+    nice -n 10 python bench/bench_medembed.py --out /tmp/bench_medembed > /tmp/bench_medembed.log 2>&1 &
+
+Steps:
+1. Evaluate the base model on MedQuAD (``qrels/test_mini.tsv`` over ``corpus_mini.jsonl``: 300 test queries over 3,000
+   answers) and NFCorpus test (323 queries over the full 3,633-document corpus).
+2. Train with the MedEmbed recipe (``train_medembed``) on a seeded sample of MedQuAD ``train_pairs.tsv``
+   (train pages only: no overlap with the test pages).
+3. Evaluate the trained model on the same splits; print and save a Markdown table.
+
+Corpus embeddings are cached chunk by chunk under ``--out/cache`` (a rerun resumes); training resumes from its
+last checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from sbert_med.recipes._common import ir_evaluator, short_metrics  # noqa: E402
+from sbert_med.recipes.data_io import load_retrieval_split  # noqa: E402
+from sbert_med.recipes.embedding_cache import encode_cached  # noqa: E402
+from sbert_med.recipes.medembed import MedEmbedConfig, train_medembed  # noqa: E402
+from sbert_med.resources import packaged_minilm_path  # noqa: E402
+
+SHARED_DATA = Path(os.environ.get("SBERT_MED_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "data"
+METRICS = ("ndcg@10", "mrr@10", "recall@100")
+
+
+def evaluate(model, split, *, name: str, cache_dir: Path, batch_size: int) -> dict[str, float]:
+    evaluator = ir_evaluator(split, name=name, batch_size=batch_size, show_progress_bar=False)
+    corpus_emb = encode_cached(model, evaluator.corpus, cache_dir=cache_dir, task="document", batch_size=batch_size)
+    return short_metrics(evaluator(model, corpus_embeddings=torch.from_numpy(corpus_emb)), name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="/tmp/bench_medembed")
+    parser.add_argument("--model", default=packaged_minilm_path())
+    parser.add_argument("--train-examples", type=int, default=2048)
+    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--learning-rate", type=float, default=2e-5)
+    parser.add_argument("--passage-max-length", type=int, default=128)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from sentence_transformers import SentenceTransformer
+
+    out = Path(args.out)
+    splits = {
+        "medquad": load_retrieval_split(SHARED_DATA / "medquad", "test_mini", corpus_file="corpus_mini.jsonl"),
+        "nfcorpus": load_retrieval_split(SHARED_DATA / "nfcorpus", "test"),
+    }
+    timings = {}
+    results: dict[str, dict[str, dict[str, float]]] = {"before": {}, "after": {}}
+    base = SentenceTransformer(args.model, device="cpu")
+    base.max_seq_length = args.passage_max_length
+    for name, split in splits.items():
+        start = time.perf_counter()
+        results["before"][name] = evaluate(
+            base, split, name=name, cache_dir=out / "cache" / f"base_{name}", batch_size=args.batch_size
+        )
+        timings[f"eval_before_{name}_s"] = time.perf_counter() - start
+        logging.info("before %s: %s", name, results["before"][name])
+    config = MedEmbedConfig(
+        model=args.model,
+        output_dir=str(out / "run"),
+        train_data=str(SHARED_DATA / "medquad" / "train_pairs.tsv"),
+        max_train_examples=args.train_examples,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        passage_max_length=args.passage_max_length,
+        save_steps=20,
+        use_cpu=True,
+        resume=True,
+    )
+    start = time.perf_counter()
+    model_dir = train_medembed(config)
+    timings["train_s"] = time.perf_counter() - start
+    trained = SentenceTransformer(model_dir, device="cpu")
+    for name, split in splits.items():
+        results["after"][name] = evaluate(
+            trained, split, name=name, cache_dir=out / "cache" / f"trained_{name}", batch_size=args.batch_size
+        )
+        logging.info("after %s: %s", name, results["after"][name])
+    rows = [
+        "| dataset (split, queries / docs) | metric | before (MiniLM) | after (MedEmbed recipe) | after/before |",
+        "|---|---|---|---|---|",
+    ]
+    labels = {"medquad": "MedQuAD test_mini (300 / 3,000)", "nfcorpus": "NFCorpus test (323 / 3,633)"}
+    for name in splits:
+        for metric in METRICS:
+            b, a = results["before"][name][metric], results["after"][name][metric]
+            rows.append(f"| {labels[name]} | {metric} | {b:.4f} | {a:.4f} | {a / b:.3f} |")
+    table = "\n".join(rows)
+    (out / "results.json").write_text(json.dumps({**results, "timings": timings, "args": vars(args)}, indent=2))
+    (out / "results.md").write_text(table + "\n")
+    print(table)
+    print(json.dumps(timings, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""JSON Lines input/output: strict reading with file:line errors, and an append-only, flushed, resumable writer."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from datasets import Dataset
+
+logger = logging.getLogger(__name__)
+
+
+def iter_jsonl(path: str | os.PathLike) -> Iterator[dict]:
+    """Yield the JSON objects of a JSONL file; a bad line raises ``ValueError`` naming the file, line and column."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such JSONL file: {path}")
+    with open(path, encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{line_number}:{exc.colno}: invalid JSON ({exc.msg})") from None
+            if not isinstance(record, dict):
+                raise ValueError(f"{path}:{line_number}: expected a JSON object, got {type(record).__name__}")
+            yield record
+
+
+def read_jsonl(path: str | os.PathLike, *, required_columns: Iterable[str] = ()) -> Dataset:
+    """Load a JSONL file as a :class:`~datasets.Dataset`, checking that every row has ``required_columns``."""
+    required = list(required_columns)
+    rows = []
+    for line_number, record in enumerate(iter_jsonl(path), start=1):
+        missing = [name for name in required if name not in record]
+        if missing:
+            raise ValueError(f"{path}: row {line_number} lacks column(s) {missing}; it has {sorted(record)}")
+        rows.append(record)
+    if not rows:
+        raise ValueError(f"{path}: no rows")
+    return Dataset.from_list(rows)
+
+
+def write_jsonl(dataset: Dataset | Iterable[dict], path: str | os.PathLike) -> Path:
+    """Write rows to ``path`` atomically (a temporary file renamed into place)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        for row in dataset:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+class ResumableJsonlWriter:
+    """Append-only JSONL journal of finished work items, keyed by ``record[key_field]``.
+
+    Each record is written as one line and flushed (and fsynced) at once, so a job killed at any moment keeps every
+    finished item. Reopening the file loads the finished keys; a last line cut short by the kill is dropped (and
+    trimmed from the file) and a corrupt line elsewhere raises an error naming the file and line. Thread-safe.
+
+    Args:
+        path: the journal file (created with its parent folders).
+        key_field: the field of each record that identifies its work item.
+        is_finished: which stored records count as finished work (default: all). Unfinished ones, e.g. transport
+            errors, are redone by a rerun.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, key_field: str = "key", is_finished=None) -> None:
+        self.path = Path(path)
+        self.key_field = key_field
+        self.is_finished = is_finished or (lambda record: True)
+        self.records: dict[str, dict] = {}
+        self._lock = threading.Lock()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._load()
+        self._handle = open(self.path, "a", encoding="utf-8")
+
+    def _load(self) -> None:
+        if not self.path.exists():
+            return
+        data = self.path.read_bytes()
+        good_end = 0
+        lines = data.split(b"\n")
+        for line_number, raw in enumerate(lines, start=1):
+            is_last = line_number == len(lines)
+            if is_last and raw.strip():
+                # no trailing newline: the write was cut off by a crash
+                logger.warning("%s:%d: dropping an incomplete last line left by an interrupted run", self.path,
+                               line_number)
+                break
+            if raw.strip():
+                try:
+                    record = json.loads(raw)
+                except json.JSONDecodeError as exc:
+                    raise ValueError(
+                        f"{self.path}:{line_number}:{exc.colno}: corrupt journal line ({exc.msg})"
+                    ) from None
+                if not isinstance(record, dict) or self.key_field not in record:
+                    raise ValueError(f"{self.path}:{line_number}: journal record lacks {self.key_field!r}")
+                if self.is_finished(record):
+                    self.records[record[self.key_field]] = record
+                else:
+                    self.records.pop(record[self.key_field], None)
+            good_end += len(raw) + (0 if is_last else 1)
+        if good_end < len(data):
+            with open(self.path, "r+b") as handle:
+                handle.truncate(good_end)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.records
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def write(self, record: dict) -> None:
+        """Append ``record`` and flush it to disk before returning."""
+        line = json.dumps(record, ensure_ascii=False) + "\n"
+        with self._lock:
+            self._handle.write(line)
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            if self.is_finished(record):
+                self.records[record[self.key_field]] = record
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> ResumableJsonlWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

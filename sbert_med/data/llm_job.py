@@ -1,0 +1,97 @@
+"""Run a prompt over many items with a generator, journaling every result so a killed job resumes cleanly."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sbert_med.data.jsonl import ResumableJsonlWriter
+from sbert_med.data.llm.base import GenerationFailure, LLMGenerator
+from sbert_med.data.templates import OutputRejected, PromptTemplate
+
+logger = logging.getLogger(__name__)
+
+FINISHED = ("ok", "rejected")
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One prompt to run: ``fields`` fill the template; ``source_id`` is recorded in the row's provenance."""
+
+    source_id: str
+    fields: dict[str, str]
+
+
+def work_key(item: WorkItem, template: PromptTemplate, generator: LLMGenerator) -> str:
+    """Content address of a work item: the same prompt, inputs, generator and seed give the same key."""
+    payload = json.dumps([template.name, template.version, generator.provenance(), item.source_id, item.fields],
+                         sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
+
+
+def run_llm_job(
+    items: list[WorkItem],
+    *,
+    generator: LLMGenerator,
+    template: PromptTemplate,
+    journal_path: str | os.PathLike | None = None,
+    parse: Callable[[str], object] | None = None,
+) -> list[dict]:
+    """Run ``template`` over ``items``; one journal record per item, in input order.
+
+    Each record: ``key, source_id, status ("ok" | "rejected" | "failed"), output (raw text), parsed, reason`` and the
+    provenance (``generator``, ``prompt_name``, ``prompt_version``, ``seed``, ...). Records are appended to
+    ``journal_path`` (JSONL, flushed) the moment they arrive; a rerun with the same journal skips the items already
+    ``ok`` or ``rejected`` and redoes only the ``failed`` (transport errors) and missing ones. Without a journal a
+    temporary one is used (no resume).
+    """
+    parse = parse or template.parse
+    own_tmp = None
+    if journal_path is None:
+        own_tmp = tempfile.TemporaryDirectory(prefix="sbert_med_job_")
+        journal_path = Path(own_tmp.name) / "journal.jsonl"
+    provenance = {**generator.provenance(), "prompt_name": template.name, "prompt_version": template.version}
+    keys = [work_key(item, template, generator) for item in items]
+    failures: dict[str, str] = {}
+    try:
+        finished = lambda record: record.get("status") in FINISHED  # noqa: E731
+        with ResumableJsonlWriter(journal_path, is_finished=finished) as journal:
+            todo = [index for index, key in enumerate(keys) if key not in journal]
+            if len(todo) < len(items):
+                logger.info("%s: %d of %d items already done, %d to run", journal_path, len(items) - len(todo),
+                            len(items), len(todo))
+            seen: set[str] = set()
+            unique = [index for index in todo if not (keys[index] in seen or seen.add(keys[index]))]
+            conversations = [template.format(**items[index].fields) for index in unique]
+            for position, output in generator.stream(conversations):
+                index = unique[position]
+                record = {"key": keys[index], "source_id": items[index].source_id, **provenance}
+                if isinstance(output, GenerationFailure):
+                    record.update(status="failed", output=None, parsed=None, reason=output.reason)
+                    failures[record["key"]] = output.reason
+                else:
+                    try:
+                        record.update(status="ok", output=output, parsed=parse(output), reason=None)
+                    except OutputRejected as exc:
+                        record.update(status="rejected", output=output, parsed=None, reason=str(exc))
+                    except Exception as exc:  # a parser bug must not kill a long job: record it instead
+                        record.update(status="rejected", output=output, parsed=None,
+                                      reason=f"parser error {type(exc).__name__}: {exc}")
+                journal.write(record)
+            results = [journal.records.get(key) for key in keys]
+        failed = sum(record is None for record in results)
+        rejected = sum(record is not None and record["status"] == "rejected" for record in results)
+        logger.info("%s v%d with %s: %d ok, %d rejected, %d failed (rerun to retry)", template.name,
+                    template.version, generator.model_name, len(items) - failed - rejected, rejected, failed)
+        return [record or {"key": key, "source_id": item.source_id, "status": "failed", **provenance,
+                           "output": None, "parsed": None, "reason": failures.get(key, "not run")}
+                for record, key, item in zip(results, keys, items)]
+    finally:
+        if own_tmp is not None:
+            own_tmp.cleanup()

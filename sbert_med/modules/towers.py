@@ -1,0 +1,82 @@
+"""Encoder towers: a BERT-style ``Transformer`` followed by CLS or mean pooling."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Literal
+
+from sentence_transformers.base.modules import Module, Transformer
+from sentence_transformers.sentence_transformer.modules import Pooling
+
+from sbert_med.modules.routes import TEXT_ONLY_MODALITY
+
+logger = logging.getLogger(__name__)
+
+EncoderPooling = Literal["cls", "mean"]
+ENCODER_POOLINGS = ("cls", "mean")
+
+
+def _saved_pooling_mode(model_name_or_path: str) -> str | None:
+    """Pooling mode recorded by a local sentence-transformers model folder, if any."""
+    folder = Path(model_name_or_path)
+    modules_file = folder / "modules.json"
+    if not modules_file.is_file():
+        return None
+    for entry in json.loads(modules_file.read_text()):
+        if entry.get("type", "").endswith("Pooling"):
+            config_file = folder / entry["path"] / "config.json"
+            if config_file.is_file():
+                config = json.loads(config_file.read_text())
+                if config.get("pooling_mode"):
+                    return config["pooling_mode"]
+                for mode in ENCODER_POOLINGS:
+                    if config.get(f"pooling_mode_{mode}_token") or config.get(f"pooling_mode_{mode}_tokens"):
+                        return mode
+    return None
+
+
+def encoder_tower(
+    model_name_or_path: str,
+    pooling: EncoderPooling | None = None,
+    max_seq_length: int | None = None,
+    **kwargs: Any,
+) -> list[Module]:
+    """Build an encoder tower: ``[Transformer, Pooling]``.
+
+    Args:
+        model_name_or_path: Hub id or local folder of a BERT-style encoder (a plain transformers checkpoint or a
+            sentence-transformers model folder).
+        pooling: ``"cls"`` or ``"mean"``. ``None`` reuses the pooling a local sentence-transformers folder was
+            trained with (e.g. ``mean`` for all-MiniLM-L6-v2) and falls back to ``"cls"``.
+        max_seq_length: Maximum number of tokens; longer inputs are truncated by the tokenizer.
+        **kwargs: Passed to :class:`~sentence_transformers.base.modules.Transformer` (``model_kwargs``,
+            ``processor_kwargs``, ``config_kwargs``, ...).
+
+    Returns:
+        The module list, ready for ``SentenceTransformer(modules=...)`` or :func:`build_asymmetric_model`.
+    """
+    if pooling is None:
+        pooling = _saved_pooling_mode(model_name_or_path) or "cls"
+        if pooling not in ENCODER_POOLINGS:
+            raise ValueError(
+                f"{model_name_or_path} was saved with pooling {pooling!r}; pass pooling= one of "
+                f"{list(ENCODER_POOLINGS)}"
+            )
+    elif pooling not in ENCODER_POOLINGS:
+        raise ValueError(f"pooling must be one of {list(ENCODER_POOLINGS)}, got {pooling!r}")
+    if max_seq_length is not None and max_seq_length <= 0:
+        raise ValueError(f"max_seq_length must be a positive integer, got {max_seq_length!r}")
+
+    if "modality_config" not in kwargs:
+        kwargs.update(modality_config=TEXT_ONLY_MODALITY, module_output_name="token_embeddings")
+    transformer = Transformer(model_name_or_path, max_seq_length=max_seq_length, **kwargs)
+    tokenizer = transformer.tokenizer
+    if tokenizer is not None and tokenizer.pad_token is None:
+        raise ValueError(
+            f"the tokenizer of {model_name_or_path} has no pad token, so batches cannot be padded; "
+            "set tokenizer.pad_token before building the tower"
+        )
+    logger.debug("encoder tower %s: %s pooling, max_seq_length=%s", model_name_or_path, pooling, max_seq_length)
+    return [transformer, Pooling(transformer.get_embedding_dimension(), pooling_mode=pooling)]

@@ -1,0 +1,127 @@
+"""Pieces every recipe shares: the trainer class, checkpoints and resume, evaluators, the final save."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+logger = logging.getLogger(__name__)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def trainer_class():
+    """``sbert_med.training.MedTrainer`` when available, else ``SentenceTransformerTrainer``."""
+    try:
+        from sbert_med.training import MedTrainer
+
+        return MedTrainer
+    except ImportError:
+        from sentence_transformers import SentenceTransformerTrainer
+
+        logger.debug("sbert_med.training.MedTrainer not available; using SentenceTransformerTrainer")
+        return SentenceTransformerTrainer
+
+
+def resume_checkpoint(checkpoint_dir: str, resume: bool) -> str | None:
+    """The last ``checkpoint-N`` folder in ``checkpoint_dir`` when ``resume`` is set (``None`` otherwise)."""
+    if not resume:
+        return None
+    from transformers.trainer_utils import get_last_checkpoint
+
+    last = get_last_checkpoint(checkpoint_dir) if Path(checkpoint_dir).is_dir() else None
+    if last is None:
+        logger.warning("resume requested but %s holds no checkpoint: training from the start", checkpoint_dir)
+    else:
+        logger.info("resuming from %s", last)
+    return last
+
+
+def run_trainer(trainer, *, checkpoint_dir: str, resume: bool, info_path: str | Path | None = None) -> dict:
+    """Train (resuming when asked) and record what happened in ``info_path`` (JSON)."""
+    last = resume_checkpoint(checkpoint_dir, resume)
+    output = trainer.train(resume_from_checkpoint=last)
+    info = {
+        "resumed_from": Path(last).name if last else None,
+        "global_step": trainer.state.global_step,
+        "max_steps": trainer.state.max_steps,
+        "train_loss": output.training_loss,
+    }
+    if info_path is not None:
+        Path(info_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(info_path).write_text(json.dumps(info, indent=2))
+    return info
+
+
+def ir_evaluator(split, *, name: str, batch_size: int = 32, show_progress_bar: bool = False, **kwargs: Any):
+    """``InformationRetrievalEvaluator`` for a :class:`~sbert_med.recipes.data_io.RetrievalSplit`."""
+    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+
+    kwargs.setdefault("mrr_at_k", [10])
+    kwargs.setdefault("ndcg_at_k", [10])
+    kwargs.setdefault("accuracy_at_k", [1, 5, 10])
+    kwargs.setdefault("precision_recall_at_k", [10, 100])
+    kwargs.setdefault("map_at_k", [100])
+    return InformationRetrievalEvaluator(
+        queries=split.queries,
+        corpus=split.corpus,
+        relevant_docs=split.relevant_docs,
+        name=name,
+        batch_size=batch_size,
+        show_progress_bar=show_progress_bar,
+        **kwargs,
+    )
+
+
+def short_metrics(results: dict[str, float], name: str) -> dict[str, float]:
+    """Strip ``{name}_{score_fn}_`` from evaluator keys: ``{"ndcg@10": ..., "mrr@10": ...}``."""
+    out = {}
+    for key, value in results.items():
+        rest = key[len(name) + 1 :] if key.startswith(name + "_") else key
+        metric = rest.split("_", 1)[1] if "_" in rest else rest
+        out[metric] = float(value)
+    return out
+
+
+def save_final_model(
+    model,
+    output_dir: str,
+    *,
+    family: str,
+    recipe_config: dict | None = None,
+    eval_results: dict | None = None,
+) -> str:
+    """Merge adapters, check, save with the family's generated card (``sbert_med.hub.save_with_card``)."""
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    try:
+        from sbert_med.hub import save_with_card
+    except ImportError:
+        save_with_card = None
+    if save_with_card is not None:
+        save_with_card(model, output_dir, family=family, eval_results=eval_results, recipe_config=recipe_config)
+        return output_dir
+    # sbert_med.hub not delivered yet: merge + check ourselves, then ST's own generated card.
+    logger.warning("sbert_med.hub.save_with_card not available: saving with sentence-transformers' card")
+    try:
+        from sbert_med.modules import check_model, merge_lora
+
+        merge_lora(model)
+        check_model(model)
+    except ImportError:
+        from sbert_med.recipes._peft_utils import merge_all_lora
+
+        merge_all_lora(model)
+    model.save(output_dir)
+    if recipe_config is not None:
+        (Path(output_dir) / "sbert_med_recipe.json").write_text(json.dumps(recipe_config, indent=2, default=str))
+    return output_dir

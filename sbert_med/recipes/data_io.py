@@ -1,0 +1,218 @@
+"""Read recipe training data and retrieval splits; every bad row is reported with its file and line."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from datasets import Dataset
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["RetrievalSplit", "load_retrieval_split", "load_training_pairs", "truncate_to_tokens"]
+
+csv.field_size_limit(2**31 - 1)
+
+
+@dataclass
+class RetrievalSplit:
+    """Queries, corpus and relevance judgements of one split, ready for ``InformationRetrievalEvaluator``."""
+
+    queries: dict[str, str]
+    corpus: dict[str, str]
+    relevant_docs: dict[str, set[str]]
+
+    def __len__(self) -> int:
+        return len(self.queries)
+
+
+def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
+    rows = []
+    with open(path, encoding="utf-8") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}: line {line_no}, column {exc.colno}: invalid JSON: {exc.msg}") from exc
+            if not isinstance(row, dict):
+                raise ValueError(f"{path}: line {line_no}: expected a JSON object, got {type(row).__name__}")
+            rows.append((line_no, row))
+    return rows
+
+
+def _read_qrels(path: Path) -> dict[str, set[str]]:
+    relevant: dict[str, set[str]] = {}
+    with open(path, encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle, delimiter="\t")
+        header = next(reader, None)
+        if header is None or [h.strip() for h in header[:2]] != ["query-id", "corpus-id"]:
+            raise ValueError(f"{path}: line 1: expected the header 'query-id<TAB>corpus-id<TAB>score', got {header}")
+        for line_no, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            if len(row) < 2:
+                raise ValueError(f"{path}: line {line_no}: expected query-id, corpus-id and score, got {row}")
+            try:
+                score = float(row[2]) if len(row) > 2 else 1.0
+            except ValueError as exc:
+                raise ValueError(f"{path}: line {line_no}, column 3: score must be a number, got {row[2]!r}") from exc
+            if score > 0:
+                relevant.setdefault(row[0], set()).add(row[1])
+    return relevant
+
+
+def load_retrieval_split(
+    folder: str | Path,
+    split: str = "test",
+    *,
+    corpus_file: str | None = None,
+    max_queries: int = 0,
+    max_corpus: int = 0,
+    seed: int = 42,
+) -> RetrievalSplit:
+    """Load one split of a BEIR folder (``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``).
+
+    Args:
+        folder: The BEIR folder.
+        split: Which ``qrels/<split>.tsv`` to use.
+        corpus_file: Another corpus file in the folder (e.g. ``corpus_mini.jsonl``).
+        max_queries: If > 0, keep a seeded random sample of this many queries.
+        max_corpus: If > 0, keep every relevant document of the kept queries plus seeded random distractors up to
+            this many documents (a smaller, *easier* corpus: say so when you report numbers).
+        seed: Seed of the samples.
+    """
+    folder = Path(folder)
+    qrels_path = folder / "qrels" / f"{split}.tsv"
+    for path in (folder, qrels_path):
+        if not path.exists():
+            raise FileNotFoundError(f"retrieval split not found: {path}")
+    relevant = _read_qrels(qrels_path)
+    corpus_path = folder / (corpus_file or "corpus.jsonl")
+    queries_path = folder / "queries.jsonl"
+    corpus = {}
+    for line_no, row in _read_jsonl(corpus_path):
+        if "_id" not in row or "text" not in row:
+            raise ValueError(f"{corpus_path}: line {line_no}: a corpus row needs '_id' and 'text', got {sorted(row)}")
+        corpus[str(row["_id"])] = (row.get("title") or "").strip() + (" " if row.get("title") else "") + row["text"]
+    queries = {}
+    for line_no, row in _read_jsonl(queries_path):
+        if "_id" not in row or "text" not in row:
+            raise ValueError(f"{queries_path}: line {line_no}: a query row needs '_id' and 'text', got {sorted(row)}")
+        if str(row["_id"]) in relevant:
+            queries[str(row["_id"])] = row["text"]
+    relevant = {qid: {d for d in docs if d in corpus} for qid, docs in relevant.items() if qid in queries}
+    relevant = {qid: docs for qid, docs in relevant.items() if docs}
+    qids = sorted(relevant)
+    if not qids:
+        raise ValueError(f"{qrels_path}: no query has a relevant document in {corpus_path}")
+    rng = random.Random(seed)
+    if 0 < max_queries < len(qids):
+        qids = sorted(rng.sample(qids, max_queries))
+    queries = {qid: queries[qid] for qid in qids}
+    relevant = {qid: relevant[qid] for qid in qids}
+    if 0 < max_corpus < len(corpus):
+        keep = set().union(*relevant.values())
+        others = sorted(set(corpus) - keep)
+        keep |= set(rng.sample(others, max(0, min(len(others), max_corpus - len(keep)))))
+        corpus = {cid: text for cid, text in corpus.items() if cid in keep}
+    return RetrievalSplit(queries=queries, corpus=corpus, relevant_docs=relevant)
+
+
+def _as_list(value, *, path: Path, line_no: int, key: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    raise ValueError(f"{path}: line {line_no}: {key!r} must be a string or a list of strings, got {value!r}")
+
+
+def load_training_pairs(
+    path: str | Path,
+    *,
+    split: str = "train",
+    num_negatives: int = 0,
+    max_examples: int = 0,
+    seed: int = 42,
+) -> Dataset:
+    """Training examples as a ``Dataset`` with columns ``anchor``, ``positive`` and ``negative_1..n``.
+
+    Accepted inputs:
+
+    * ``.jsonl`` in MedEmbed / FlagEmbedding form: ``{"query": str, "pos": str | [str], "neg": [str]}`` (one row
+      per positive); ``anchor`` / ``positive`` / ``negative`` are accepted as key names too.
+    * ``.tsv`` / ``.csv`` with a header holding ``query`` (or ``anchor``), ``document`` (or ``positive``) and
+      optional ``negative*`` columns (e.g. MedQuAD's ``train_pairs.tsv``).
+    * a BEIR folder: pairs (query, relevant document) from ``qrels/<split>.tsv``.
+
+    Args:
+        path: The file or folder.
+        split: The qrels split of a BEIR folder.
+        num_negatives: How many ``negative_i`` columns to keep; rows with fewer negatives are an error.
+        max_examples: If > 0, keep a seeded random sample of this many examples.
+        seed: Seed of the sample.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"training data not found: {path}")
+    rows: list[tuple[str, str, list[str], str]] = []  # anchor, positive, negatives, where
+    if path.is_dir():
+        data = load_retrieval_split(path, split)
+        for qid in sorted(data.queries):
+            for cid in sorted(data.relevant_docs[qid]):
+                rows.append((data.queries[qid], data.corpus[cid], [], f"{path} qid {qid}"))
+    elif path.suffix == ".jsonl":
+        for line_no, row in _read_jsonl(path):
+            anchor = row.get("query", row.get("anchor"))
+            if not isinstance(anchor, str) or not anchor.strip():
+                raise ValueError(f"{path}: line {line_no}: missing or empty 'query'")
+            positives = _as_list(row.get("pos", row.get("positive")), path=path, line_no=line_no, key="pos")
+            if not positives:
+                raise ValueError(f"{path}: line {line_no}: missing 'pos'")
+            negatives = _as_list(row.get("neg", row.get("negative")), path=path, line_no=line_no, key="neg")
+            rows.extend((anchor, pos, negatives, f"{path}: line {line_no}") for pos in positives)
+    elif path.suffix in (".tsv", ".csv"):
+        with open(path, encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle, delimiter="\t" if path.suffix == ".tsv" else ",")
+            fields = reader.fieldnames or []
+            query_key = next((k for k in ("query", "anchor") if k in fields), None)
+            doc_key = next((k for k in ("document", "positive", "pos") if k in fields), None)
+            if query_key is None or doc_key is None:
+                raise ValueError(f"{path}: line 1: the header needs 'query' and 'document' columns, got {fields}")
+            neg_keys = [k for k in fields if k.startswith("neg")]
+            for line_no, row in enumerate(reader, start=2):
+                if not (row.get(query_key) or "").strip() or not (row.get(doc_key) or "").strip():
+                    raise ValueError(f"{path}: line {line_no}: empty {query_key!r} or {doc_key!r}")
+                negatives = [row[k] for k in neg_keys if row.get(k)]
+                rows.append((row[query_key], row[doc_key], negatives, f"{path}: line {line_no}"))
+    else:
+        raise ValueError(f"{path}: training data must be .jsonl, .tsv, .csv or a BEIR folder, got {path.suffix!r}")
+    if not rows:
+        raise ValueError(f"{path}: no training examples")
+    if 0 < max_examples < len(rows):
+        rows = random.Random(seed).sample(rows, max_examples)
+    columns: dict[str, list[str]] = {"anchor": [r[0] for r in rows], "positive": [r[1] for r in rows]}
+    for i in range(num_negatives):
+        for anchor, _, negatives, where in rows:
+            if len(negatives) < num_negatives:
+                raise ValueError(f"{where}: num_negatives={num_negatives} but the row has {len(negatives)} negatives")
+        columns[f"negative_{i + 1}"] = [r[2][i] for r in rows]
+    return Dataset.from_dict(columns)
+
+
+def truncate_to_tokens(texts: list[str], tokenizer, max_tokens: int) -> list[str]:
+    """Cut each text at the character end of its ``max_tokens``-th token (special tokens excluded)."""
+    if max_tokens <= 0:
+        return list(texts)
+    encoded = tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True, truncation=False)
+    out = []
+    for text, offsets in zip(texts, encoded["offset_mapping"]):
+        out.append(text if len(offsets) <= max_tokens else text[: offsets[max_tokens - 1][1]])
+    return out

@@ -1,0 +1,217 @@
+"""MedEmbed: contrastive fine-tuning of an encoder on (query, positive, negatives...) with InfoNCE.
+
+Reproduces the MedEmbed training setup (bge-{small,base}-en-v1.5 fine-tuned on clinical query/passage triplets):
+InfoNCE (``MultipleNegativesRankingLoss``) at temperature 0.02 with in-batch and explicit negatives shared in the
+batch (and across devices with ``gather_across_devices``), query / passage max lengths 128 / 256, lr 2e-5, 3 epochs,
+batch 32, no query instruction, dev-set IR evaluation during training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from pathlib import Path
+from typing import ClassVar
+
+from sbert_med.recipes._common import (
+    ir_evaluator,
+    run_trainer,
+    save_final_model,
+    seed_everything,
+    short_metrics,
+    trainer_class,
+)
+from sbert_med.recipes.config import ConfigError, RecipeConfig
+from sbert_med.recipes.data_io import load_retrieval_split, load_training_pairs, truncate_to_tokens
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["MedEmbedConfig", "build_medembed_evaluator", "train_medembed"]
+
+
+@dataclasses.dataclass
+class MedEmbedConfig(RecipeConfig):
+    """Config of the MedEmbed recipe; the defaults are the source's full-scale hyperparameters.
+
+    Args:
+        model: Base encoder (Hub id or local path); MedEmbed used ``BAAI/bge-small-en-v1.5`` / ``-base-``.
+        train_data: Triplets or pairs: ``.jsonl`` (``{query, pos, neg}``), ``.tsv``/``.csv`` or a BEIR folder
+            (see :func:`~sbert_med.recipes.data_io.load_training_pairs`).
+        train_split: qrels split when ``train_data`` is a BEIR folder.
+        max_train_examples: If > 0, a seeded sample of this many training examples.
+        num_negatives: Explicit negatives per example to read from ``train_data``.
+        mine_negatives: If > 0 and the data has no negatives, mine this many hard negatives per query with the
+            base model (``sentence_transformers.util.mine_hard_negatives`` over the training positives, skipping
+            the top ``mine_range_min`` hits as likely false negatives).
+        mine_range_min: Ranks skipped before taking mined negatives.
+        dev_data: BEIR folder for the dev-set IR evaluation during training (``None``: no evaluation).
+        dev_split: qrels split of ``dev_data``.
+        dev_corpus_file: Corpus file of ``dev_data`` (default ``corpus.jsonl``).
+        dev_max_queries: If > 0, evaluate on a seeded sample of this many dev queries.
+        dev_max_corpus: If > 0, cut the dev corpus to the relevant documents plus distractors up to this size.
+        query_max_length: Queries are cut to this many tokens (128 in MedEmbed).
+        passage_max_length: Passages are cut to this many tokens (256 in MedEmbed): the saved ``max_seq_length``.
+        temperature: InfoNCE temperature (the loss's scale is ``1 / temperature``).
+        query_prompt: Instruction prepended to queries (MedEmbed used none).
+        pooling: Override the base model's pooling (``None`` keeps it; bge uses ``cls``).
+    """
+
+    recipe: ClassVar[str] = "medembed"
+
+    output_dir: str = "runs/medembed"
+    model: str = "BAAI/bge-small-en-v1.5"
+    train_data: str = ""
+    train_split: str = "train"
+    max_train_examples: int = 0
+    num_negatives: int = 0
+    mine_negatives: int = 0
+    mine_range_min: int = 10
+    dev_data: str | None = None
+    dev_split: str = "dev"
+    dev_corpus_file: str | None = None
+    dev_max_queries: int = 0
+    dev_max_corpus: int = 0
+    query_max_length: int = 128
+    passage_max_length: int = 256
+    temperature: float = 0.02
+    query_prompt: str = ""
+    epochs: float = 3.0
+    batch_size: int = 32
+    learning_rate: float = 2e-5
+
+    def __post_init__(self) -> None:
+        if self.temperature <= 0:
+            raise ConfigError(f"temperature must be > 0, got {self.temperature!r}")
+        if self.query_max_length <= 0 or self.passage_max_length <= 0:
+            raise ConfigError("query_max_length and passage_max_length must be > 0")
+
+
+def build_medembed_evaluator(config: MedEmbedConfig, *, name: str = "dev"):
+    """The dev-set ``InformationRetrievalEvaluator`` of a config (``None`` without ``dev_data``)."""
+    if not config.dev_data:
+        return None
+    split = load_retrieval_split(
+        config.dev_data,
+        config.dev_split,
+        corpus_file=config.dev_corpus_file,
+        max_queries=config.dev_max_queries,
+        max_corpus=config.dev_max_corpus,
+        seed=config.seed,
+    )
+    logger.info("dev evaluation: %d queries over %d documents", len(split.queries), len(split.corpus))
+    return ir_evaluator(
+        split,
+        name=name,
+        batch_size=config.batch_size,
+        show_progress_bar=config.show_progress_bar,
+        query_prompt=config.query_prompt or None,
+    )
+
+
+def _load_model(config: MedEmbedConfig):
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(config.model, device="cpu" if config.use_cpu else None)
+    model.max_seq_length = config.passage_max_length
+    if config.query_prompt:
+        model.prompts = {**model.prompts, "query": config.query_prompt}
+    return model
+
+
+def _training_data(config: MedEmbedConfig, model):
+    if not config.train_data:
+        raise ConfigError("train_data is required (a .jsonl / .tsv / .csv file or a BEIR folder)")
+    train = load_training_pairs(
+        config.train_data,
+        split=config.train_split,
+        num_negatives=config.num_negatives,
+        max_examples=config.max_train_examples,
+        seed=config.seed,
+    )
+    anchors = truncate_to_tokens(train["anchor"], model.tokenizer, config.query_max_length)
+    train = train.remove_columns("anchor").add_column("anchor", anchors)
+    train = train.select_columns(["anchor"] + [c for c in train.column_names if c != "anchor"])
+    if config.mine_negatives > 0 and config.num_negatives == 0:
+        train = _mine(config, model, train)
+    return train
+
+
+def _mine(config: MedEmbedConfig, model, train):
+    """Mine hard negatives once and cache them in ``output_dir/data`` so a resumed run reuses them."""
+    from datasets import load_from_disk
+    from sentence_transformers.util import mine_hard_negatives
+
+    cache = Path(config.output_dir) / "data" / "train_mined"
+    if cache.is_dir():
+        logger.info("reusing mined negatives from %s", cache)
+        return load_from_disk(str(cache))
+    mined = mine_hard_negatives(
+        train,
+        model,
+        anchor_column_name="anchor",
+        positive_column_name="positive",
+        range_min=config.mine_range_min,
+        num_negatives=config.mine_negatives,
+        sampling_strategy="top",
+        output_format="n-tuple",
+        batch_size=config.batch_size,
+        use_faiss=True,
+        query_prompt=config.query_prompt or None,
+        verbose=config.show_progress_bar,
+    )
+    mined.save_to_disk(str(cache))
+    return mined
+
+
+def _last_eval(trainer, name: str) -> dict[str, float] | None:
+    """The evaluator's metrics logged at the last step, if the trainer evaluated there (avoids a second pass)."""
+    prefix = f"eval_{name}_"
+    for entry in reversed(trainer.state.log_history):
+        if any(key.startswith(prefix) for key in entry):
+            if entry.get("step") != trainer.state.global_step:
+                return None
+            return short_metrics({k[len("eval_") :]: v for k, v in entry.items() if k.startswith(prefix)}, name)
+    return None
+
+
+def train_medembed(config: MedEmbedConfig) -> str:
+    """Run the MedEmbed recipe; returns the directory of the saved, plainly loadable model."""
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from sentence_transformers.sentence_transformer.training_args import BatchSamplers
+
+    seed_everything(config.seed)
+    model = _load_model(config)
+    train = _training_data(config, model)
+    logger.info("MedEmbed: %d training examples, columns %s", len(train), train.column_names)
+    loss = MultipleNegativesRankingLoss(
+        model, scale=1.0 / config.temperature, gather_across_devices=config.gather_across_devices
+    )
+    evaluator = build_medembed_evaluator(config)
+    eval_kwargs = {}
+    if evaluator is not None:
+        eval_kwargs = (
+            {"eval_strategy": "steps", "eval_steps": config.eval_steps}
+            if config.eval_steps > 0
+            else {"eval_strategy": "epoch"}
+        )
+    args = config.training_arguments(
+        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        prompts={"anchor": config.query_prompt} if config.query_prompt else None,
+        **eval_kwargs,
+    )
+    trainer = trainer_class()(model=model, args=args, train_dataset=train, loss=loss, evaluator=evaluator)
+    info = run_trainer(
+        trainer,
+        checkpoint_dir=config.checkpoint_dir,
+        resume=config.resume,
+        info_path=Path(config.output_dir) / "train_info.json",
+    )
+    eval_results = None
+    if evaluator is not None:
+        eval_results = _last_eval(trainer, evaluator.name) or short_metrics(evaluator(model), evaluator.name)
+        info["dev"] = eval_results
+        (Path(config.output_dir) / "train_info.json").write_text(json.dumps(info, indent=2))
+    return save_final_model(
+        model, config.model_dir, family="medembed", recipe_config=config.to_dict(), eval_results=eval_results
+    )
