@@ -2,7 +2,7 @@
 long-context backbone, side by side in one run.
 
 Usage:
-    python bench/bench_long_docs.py [--num-queries 120] [--work bench/_work/long_docs] [--with-smollm2] [--write]
+    python bench/bench_long_docs.py [--num-queries 60] [--work bench/_work/long_docs] [--with-smollm2] [--write]
 
 How the task is built (real MedQuAD text from ../shared/data/medquad, seeded):
 
@@ -110,7 +110,7 @@ def retrieval_metrics(query_embeddings: np.ndarray, document_embeddings: np.ndar
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--num-queries", type=int, default=120)
+    parser.add_argument("--num-queries", type=int, default=60)
     parser.add_argument("--prefix-tokens", type=int, default=560)
     parser.add_argument("--total-tokens", type=int, default=1300)
     parser.add_argument("--seed", type=int, default=13)

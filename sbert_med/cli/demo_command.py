@@ -21,20 +21,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--dataset", default="icd10cm", help="'icd10cm' or a BEIR folder with qrels/train.tsv and qrels/test.tsv"
     )
-    parser.add_argument("--max-train", type=int, default=4000, help="training examples (0: all; default 4000)")
-    parser.add_argument("--max-test-queries", type=int, default=1000, help="held-out queries (0: all; default 1000)")
+    parser.add_argument("--max-train", type=int, default=2000, help="training examples (0: all; default 2000)")
+    parser.add_argument("--max-test-queries", type=int, default=500, help="held-out queries (0: all; default 500)")
     parser.add_argument("--max-test-corpus", type=int, default=0, help="cut the held-out corpus to this size (0: all)")
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=5e-5)
     parser.add_argument("--max-seq-length", type=int, default=64)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from sbert_med.demo.run import format_table, run_demo
+
+    if args.threads > 0:
+        import torch
+
+        torch.set_num_threads(args.threads)
 
     result = run_demo(
         args.output,

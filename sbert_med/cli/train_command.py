@@ -1,4 +1,4 @@
-"""`sbert-med train`: placeholder until its issue lands."""
+"""``sbert-med train CONFIG.yaml``: run a recipe (MedEmbed, CardioEmbed, MAR, MedEIR) from its config file."""
 
 from __future__ import annotations
 
@@ -6,9 +6,35 @@ import argparse
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("train", help="(not implemented yet)")
+    parser = subparsers.add_parser(
+        "train",
+        help="train a model with a recipe config (medembed, cardioembed, mar, medeir)",
+        description="Run the recipe named by the config's 'recipe:' key. Examples: examples/<recipe>/{full,cpu}.yaml.",
+    )
+    parser.add_argument("config", help="YAML or JSON recipe config")
+    parser.add_argument("--output", "-o", default=None, help="output folder (overrides output_dir)")
+    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in the output folder")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key (value parsed as YAML); repeatable",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError("sbert-med train is not implemented yet")
+    from sbert_med.recipes import load_recipe_config, run_recipe
+
+    overrides = list(args.overrides)
+    if args.output:
+        overrides.append(f"output_dir={args.output}")
+    if args.resume:
+        overrides.append("resume=true")
+    config = load_recipe_config(args.config, overrides)
+    print(f"sbert-med train: recipe {config.recipe!r} -> {config.output_dir}")
+    model_dir = run_recipe(config)
+    print(f"model saved to {model_dir}  (SentenceTransformer({model_dir!r}))")
+    return 0

@@ -18,6 +18,8 @@ from sbert_med.data.templates import OutputRejected, PromptTemplate
 logger = logging.getLogger(__name__)
 
 FINISHED = ("ok", "rejected")
+#: what makes two outputs interchangeable (not e.g. the server address, which may change between runs)
+IDENTITY_FIELDS = ("generator", "seed", "temperature", "max_new_tokens", "top_p")
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,8 @@ class WorkItem:
 
 def work_key(item: WorkItem, template: PromptTemplate, generator: LLMGenerator) -> str:
     """Content address of a work item: the same prompt, inputs, generator and seed give the same key."""
-    payload = json.dumps([template.name, template.version, generator.provenance(), item.source_id, item.fields],
+    identity = {name: generator.provenance().get(name) for name in IDENTITY_FIELDS}
+    payload = json.dumps([template.name, template.version, identity, item.source_id, item.fields],
                          sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
 

@@ -48,7 +48,15 @@ def _prepare_data(dataset: str, data_dir: Path, *, seed: int, max_train: int, ma
         from sbert_med.demo.icd10 import SOURCE, build_icd10cm_retrieval
 
         folder = data_dir / "icd10cm"
-        sizes = build_icd10cm_retrieval(folder, seed=seed, max_train=max_train, max_test_queries=max_test_queries)
+        sizes = build_icd10cm_retrieval(
+            folder,
+            seed=seed,
+            dev_fraction=0.03,
+            test_fraction=0.1,
+            max_train=max_train,
+            max_test_queries=max_test_queries,
+            max_dev_queries=100,
+        )
         return {
             "name": "icd10cm",
             "source": SOURCE,
@@ -82,8 +90,8 @@ def run_demo(
     *,
     model: str | None = None,
     dataset: str = "icd10cm",
-    max_train: int = 4000,
-    max_test_queries: int = 1000,
+    max_train: int = 2000,
+    max_test_queries: int = 500,
     max_test_corpus: int = 0,
     epochs: float = 1.0,
     batch_size: int = 32,
@@ -149,8 +157,8 @@ def run_demo(
         max_train_examples=max_train,
         dev_data=data["folder"] if data["dev_split"] else None,
         dev_split=data["dev_split"] or "dev",
-        dev_max_queries=200,
-        dev_max_corpus=1000,
+        dev_max_queries=100,
+        dev_max_corpus=500,
         query_max_length=max_seq_length,
         passage_max_length=max_seq_length,
         epochs=epochs,

@@ -150,7 +150,6 @@ class RecipeConfig:
             logging_steps=self.logging_steps,
             bf16=self.bf16,
             fp16=self.fp16,
-            gradient_checkpointing=self.gradient_checkpointing,
             deepspeed=self.deepspeed,
             use_cpu=self.use_cpu,
             dataloader_num_workers=self.dataloader_num_workers,
@@ -159,6 +158,8 @@ class RecipeConfig:
             report_to="none",
             disable_tqdm=not self.show_progress_bar,
         )
+        if self.gradient_checkpointing:
+            kwargs["gradient_checkpointing"] = True
         kwargs.update(overrides)
         return SentenceTransformerTrainingArguments(**kwargs)
 
@@ -244,6 +245,11 @@ def _check_type(value: Any, annotation: Any, *, key: str, source: str) -> Any:
             fail("an integer")
         return value
     if annotation is float:
+        if isinstance(value, str):  # YAML 1.1 reads 2e-5 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                fail("a number")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             fail("a number")
         return float(value)

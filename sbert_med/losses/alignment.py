@@ -1,0 +1,222 @@
+"""MAR stage I: align the query tower to a frozen document tower on the same texts (InfoNCE + scaled MSE)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from peft import PeftModel
+from sentence_transformers import SentenceTransformer
+from sentence_transformers.sentence_transformer.losses.matryoshka import ForwardDecorator
+from torch import Tensor, nn
+
+from sbert_med.losses._bridge import common_width
+from sbert_med.modules.routes import get_router, get_routes, route_transformer
+
+logger = logging.getLogger(__name__)
+
+
+class AlignmentLoss(nn.Module):
+    def __init__(
+        self,
+        model: SentenceTransformer,
+        lambda_contrastive: float = 1.0,
+        lambda_mse: float = 1.0,
+        temperature: float = 0.1,
+        matryoshka_dims: Sequence[int] | None = None,
+        teacher: SentenceTransformer | None = None,
+    ) -> None:
+        """
+        Stage I of MAR: the same text goes through the query tower (trained) and the frozen document tower (the
+        target); the query embedding is pulled onto the document embedding of its own text by an InfoNCE term over
+        the batch's self-pairs plus an MSE term between the normalised embeddings. The MSE is summed over the
+        embedding dimensions (``dim`` x the element-wise mean, i.e. ``2 - 2 cos``), so it is on the scale of the
+        contrastive term instead of ~1/dim of it and neither term drowns the other.
+
+        The frozen target, embedded under ``torch.no_grad`` and in eval mode, comes from the first of:
+
+        1. a ``label`` column of precomputed document vectors (then give one text column, routed to the query);
+        2. ``teacher``, a separate frozen model (it must share the document tower's tokenizer);
+        3. the model's own document route with its LoRA adapters disabled, when the tower carries LoRA;
+        4. the model's own document route as it is (exact while that tower does not train).
+
+        The document tower receives no gradient from this loss, so its weights stay bit-identical.
+
+        Matryoshka-aware: for every ``matryoshka_dims`` entry both sides are truncated **and re-normalised**
+        before both terms (the built-in ``MatryoshkaLoss`` only slices embedding labels). A ``truncate_dim``
+        bridge is applied first.
+
+        Args:
+            model: The asymmetric model (query and document routes).
+            lambda_contrastive: Weight of the InfoNCE term (MAR: 1).
+            lambda_mse: Weight of the dimension-scaled MSE term (MAR: 1).
+            temperature: Softmax temperature of the InfoNCE term (MAR: ~0.1).
+            matryoshka_dims: Widths to align at, e.g. ``[384, 256, 128]``; ``None``: the full common width.
+            teacher: A frozen model producing the targets instead of the model's own document route.
+
+        References:
+            - MAR / CARE, asymmetric retrieval with an aligned small query encoder (stage I "alignment").
+            - Matryoshka Representation Learning: https://arxiv.org/abs/2205.13147
+
+        Requirements:
+            1. A Router model whose document route is frozen (``freeze_route``), carries LoRA, or is replaced by
+               ``teacher``/precomputed labels.
+            2. ``router_mapping`` sending the first column to ``query`` and the second to ``document``.
+
+        Inputs:
+            +-----------------------------------+---------------------------+
+            | Texts                             | Labels                    |
+            +===================================+===========================+
+            | (query_text, document_text) pairs | none                      |
+            +-----------------------------------+---------------------------+
+            | (text,)                           | document vector, shape D  |
+            +-----------------------------------+---------------------------+
+
+        Recommendations:
+            - Feed both queries and documents as self-pairs ``(text, text)``, as MAR does.
+            - Use column names that do not prefix each other (``q_text``/``d_text``, not ``text``/``text_doc``).
+
+        Relations:
+            - :class:`AsymInfoNCELoss` is the stage-II (joint) loss that follows.
+            - ``MSELoss`` with precomputed labels is the MSE term alone, without re-normalisation at lower dims.
+
+        Example:
+            ::
+
+                from datasets import Dataset
+                from sentence_transformers import SentenceTransformerTrainingArguments
+                from sbert_med.losses import AlignmentLoss
+                from sbert_med.modules import build_asymmetric_model, freeze_route
+                from sbert_med.training import MedTrainer
+
+                model = build_asymmetric_model("sentence-transformers/all-MiniLM-L6-v2", "HuggingFaceTB/SmolLM2-135M")
+                freeze_route(model, "document")
+                texts = ["What lowers blood pressure?", "Metformin is the first-line drug for type 2 diabetes."]
+                train_dataset = Dataset.from_dict({"q_text": texts, "d_text": texts})
+                args = SentenceTransformerTrainingArguments(
+                    output_dir="out", router_mapping={"q_text": "query", "d_text": "document"}
+                )
+                loss = AlignmentLoss(model, matryoshka_dims=[384, 256, 128])
+                MedTrainer(model=model, args=args, train_dataset=train_dataset, loss=loss).train()
+        """
+        super().__init__()
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature!r}")
+        if lambda_contrastive < 0 or lambda_mse < 0 or lambda_contrastive + lambda_mse == 0:
+            raise ValueError(
+                f"lambda_contrastive and lambda_mse must be >= 0 and not both 0, got {lambda_contrastive!r}, "
+                f"{lambda_mse!r}"
+            )
+        if matryoshka_dims is not None:
+            matryoshka_dims = sorted({int(dim) for dim in matryoshka_dims}, reverse=True)
+            if not matryoshka_dims or matryoshka_dims[-1] <= 0:
+                raise ValueError(f"matryoshka_dims must be positive integers, got {matryoshka_dims!r}")
+            width = model.truncate_dim or model.get_embedding_dimension()
+            if width is not None and matryoshka_dims[0] > width:
+                raise ValueError(f"matryoshka_dims must be <= the model's output width {width}, got {matryoshka_dims}")
+        self.model = model
+        self.lambda_contrastive = lambda_contrastive
+        self.lambda_mse = lambda_mse
+        self.temperature = temperature
+        self.matryoshka_dims = matryoshka_dims
+        self.teacher = teacher
+        if teacher is not None:
+            teacher.requires_grad_(False)
+            teacher.eval()
+
+    @contextlib.contextmanager
+    def _frozen_target_route(self, task: str | None) -> Iterator[None]:
+        """Eval mode and disabled LoRA adapters on the route that embeds the targets, restored afterwards."""
+        routes = get_routes(self.model)
+        router = get_router(self.model)
+        name = task if router is not None and task in routes else (router.default_route if router else None)
+        modules = routes.get(name) if name is not None else list(self.model)
+        if modules is None:
+            raise ValueError(f"the document column is routed to {task!r}, which is not a route of the model")
+        container = modules if isinstance(modules, nn.Module) else nn.ModuleList(modules)
+        was_training = container.training
+        transformer = route_transformer(modules)
+        adapters = (
+            transformer.model.disable_adapter()
+            if transformer is not None and isinstance(transformer.model, PeftModel)
+            else contextlib.nullcontext()
+        )
+        container.eval()
+        try:
+            with adapters:
+                yield
+        finally:
+            container.train(was_training)
+
+    def _targets(self, features: list[dict[str, Tensor]], labels: Tensor | None) -> Tensor:
+        if isinstance(labels, Tensor) and labels.is_floating_point() and labels.ndim == 2:
+            if len(features) != 1:
+                raise ValueError(
+                    "with a 'label' column of target vectors, AlignmentLoss takes one text column, "
+                    f"got {len(features)}"
+                )
+            return labels
+        if len(features) != 2:
+            raise ValueError(
+                "AlignmentLoss needs (query_text, document_text) columns or one text column plus a 'label' column of "
+                f"document vectors, got {len(features)} column(s)"
+            )
+        with torch.no_grad():
+            if self.teacher is not None:
+                return self.teacher(features[1])["sentence_embedding"]
+            with self._frozen_target_route(features[1].get("task")):
+                return self.model(features[1])["sentence_embedding"]
+
+    def forward(
+        self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None
+    ) -> dict[str, Tensor] | Tensor:
+        features = list(sentence_features)
+        queries = self.model(features[0])["sentence_embedding"]
+        targets = self._targets(features, labels).detach().to(queries.dtype)
+        queries, targets = common_width([queries, targets], getattr(self.model, "truncate_dim", None))
+        if queries.shape[-1] != targets.shape[-1]:
+            raise ValueError(f"query width {queries.shape[-1]} != target width {targets.shape[-1]}")
+        dims = self.matryoshka_dims or [queries.shape[-1]]
+        contrastive = mse = queries.new_zeros(())
+        arange = torch.arange(queries.shape[0], device=queries.device)
+        for dim in dims:
+            q = F.normalize(queries[:, :dim], p=2, dim=-1)
+            t = F.normalize(targets[:, :dim], p=2, dim=-1)
+            contrastive = contrastive + F.cross_entropy(q @ t.T / self.temperature, arange)
+            mse = mse + (q - t).pow(2).sum(dim=-1).mean()
+        components = {
+            "alignment_contrastive": self.lambda_contrastive * contrastive / len(dims),
+            "alignment_mse": self.lambda_mse * mse / len(dims),
+        }
+        if isinstance(getattr(self.model, "forward", None), ForwardDecorator):
+            # Inside MatryoshkaLoss, which adds up plain tensors.
+            return components["alignment_contrastive"] + components["alignment_mse"]
+        return components
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {
+            "lambda_contrastive": self.lambda_contrastive,
+            "lambda_mse": self.lambda_mse,
+            "temperature": self.temperature,
+            "matryoshka_dims": self.matryoshka_dims,
+            "teacher": None if self.teacher is None else type(self.teacher).__name__,
+        }
+
+    @property
+    def citation(self) -> str:
+        return """
+@misc{kusupati2024matryoshka,
+    title={Matryoshka Representation Learning},
+    author={Aditya Kusupati and Gantavya Bhatt and Aniket Rege and Matthew Wallingford and Aditya Sinha
+        and Vivek Ramanujan and William Howard-Snyder and Kaifeng Chen and Sham Kakade and Prateek Jain
+        and Ali Farhadi},
+    year={2024},
+    eprint={2205.13147},
+    archivePrefix={arXiv},
+    primaryClass={cs.LG}
+}
+"""

@@ -1,0 +1,267 @@
+"""CardioEmbed: a decoder embedding model + LoRA + EOS pooling, trained on textbook sentence -> paraphrase pairs.
+
+Reproduces CardioEmbed's method (Qwen3-Embedding-8B + LoRA r=16, alpha=32, EOS pooling, InfoNCE with in-batch
+negatives, batch 128, 2 epochs) and evaluates Acc@1 / Acc@5 / MRR of finding each held-out sentence's paraphrase
+among **all** held-out paraphrases (the pool size is written into the results).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import random
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from sentence_transformers.sentence_transformer.evaluation import SentenceEvaluator
+
+from sbert_med.recipes._common import run_trainer, save_final_model, seed_everything, trainer_class
+from sbert_med.recipes.config import ConfigError, RecipeConfig
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["CardioEmbedConfig", "build_paraphrase_pairs", "evaluate_paraphrase_retrieval", "train_cardioembed"]
+
+
+@dataclasses.dataclass
+class CardioEmbedConfig(RecipeConfig):
+    """Config of the CardioEmbed recipe; the defaults are the source's full-scale settings.
+
+    Args:
+        model: Decoder (Hub id or local path), e.g. ``Qwen/Qwen3-Embedding-8B``.
+        sentences_file: Textbook sentences, one per line (e.g. OpenStax A&P 2e ``sentences_cardiovascular.txt``).
+        paraphrases: Where positives come from. ``"llm"``: ``sbert_med.data.generate_paraphrases`` with the local
+            causal LM ``generator_model`` (journaled, resumable). ``"file"``: a JSONL of ``{anchor, positive}``
+            (``paraphrases_file``). ``"rules"``: LLM-free surface rewrites (CPU stand-in; easier than LLM
+            paraphrases, see :mod:`sbert_med.recipes.paraphrase_rules`).
+        paraphrases_file: JSONL of ``{"anchor": ..., "positive": ...}`` for ``paraphrases="file"``.
+        generator_model: Causal LM for ``paraphrases="llm"``.
+        max_sentences: If > 0, a seeded sample of this many sentences (before the split).
+        min_words: Sentences with fewer words are skipped.
+        val_fraction: Fraction of pairs held out for validation (evaluated during training).
+        test_fraction: Fraction of pairs held out for the final test (the pool of the Acc@K evaluation).
+        max_seq_length: Token limit, EOS included.
+        padding_side: Padding side of the decoder tokenizer (last-token pooling is correct with both).
+        lora_r: LoRA rank (CardioEmbed: 16).
+        lora_alpha: LoRA alpha (CardioEmbed: 32).
+        lora_dropout: LoRA dropout.
+        lora_target_modules: Modules that get LoRA (``all-linear`` or a list of names).
+        temperature: InfoNCE temperature (scale ``1 / temperature``).
+    """
+
+    recipe: ClassVar[str] = "cardioembed"
+
+    output_dir: str = "runs/cardioembed"
+    model: str = "Qwen/Qwen3-Embedding-8B"
+    sentences_file: str = ""
+    paraphrases: Literal["llm", "file", "rules"] = "llm"
+    paraphrases_file: str | None = None
+    generator_model: str | None = None
+    max_sentences: int = 0
+    min_words: int = 5
+    val_fraction: float = 0.083
+    test_fraction: float = 0.042
+    max_seq_length: int = 128
+    padding_side: Literal["left", "right"] = "left"
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_target_modules: list[str] | str = "all-linear"
+    temperature: float = 0.05
+    epochs: float = 2.0
+    batch_size: int = 128
+    learning_rate: float = 1e-4
+
+    def __post_init__(self) -> None:
+        if self.paraphrases == "file" and not self.paraphrases_file:
+            raise ConfigError("paraphrases='file' needs paraphrases_file")
+        if self.paraphrases == "llm" and not self.generator_model:
+            raise ConfigError("paraphrases='llm' needs generator_model (or use paraphrases='file' / 'rules')")
+        if not 0 < self.val_fraction + self.test_fraction < 1:
+            raise ConfigError("val_fraction + test_fraction must be between 0 and 1")
+        if self.temperature <= 0:
+            raise ConfigError(f"temperature must be > 0, got {self.temperature!r}")
+
+
+def _read_sentences(config: CardioEmbedConfig) -> list[str]:
+    path = Path(config.sentences_file)
+    if not config.sentences_file or not path.is_file():
+        raise FileNotFoundError(f"sentences_file not found: {config.sentences_file!r}")
+    seen, sentences = set(), []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        sentence = line.strip()
+        if len(sentence.split()) >= config.min_words and sentence.lower() not in seen:
+            seen.add(sentence.lower())
+            sentences.append(sentence)
+    if not sentences:
+        raise ValueError(f"{path}: no sentence with at least {config.min_words} words")
+    if 0 < config.max_sentences < len(sentences):
+        sentences = random.Random(config.seed).sample(sentences, config.max_sentences)
+    return sentences
+
+
+def build_paraphrase_pairs(config: CardioEmbedConfig) -> list[dict[str, str]]:
+    """``[{anchor, positive, generator}]`` for the config's sentences, from rules, a file or an LLM."""
+    if config.paraphrases == "file":
+        from sbert_med.recipes.data_io import _read_jsonl
+
+        pairs = []
+        for line_no, row in _read_jsonl(Path(config.paraphrases_file)):
+            if not isinstance(row.get("anchor"), str) or not isinstance(row.get("positive"), str):
+                raise ValueError(f"{config.paraphrases_file}: line {line_no}: needs string 'anchor' and 'positive'")
+            pairs.append(
+                {"anchor": row["anchor"], "positive": row["positive"], "generator": row.get("generator", "file")}
+            )
+        if 0 < config.max_sentences < len(pairs):
+            pairs = random.Random(config.seed).sample(pairs, config.max_sentences)
+        return pairs
+    sentences = _read_sentences(config)
+    if config.paraphrases == "rules":
+        from sbert_med.recipes.paraphrase_rules import GENERATOR_NAME, rule_paraphrase
+
+        pairs = [
+            {"anchor": s, "positive": rule_paraphrase(s, seed=config.seed), "generator": GENERATOR_NAME}
+            for s in sentences
+        ]
+        return [p for p in pairs if p["positive"] != p["anchor"]]
+    from datasets import Dataset
+
+    from sbert_med.data import generate_paraphrases
+    from sbert_med.data.llm import TransformersGenerator
+
+    generator = TransformersGenerator(config.generator_model, seed=config.seed)
+    dataset = Dataset.from_dict({"_id": [f"s{i}" for i in range(len(sentences))], "text": sentences})
+    generated = generate_paraphrases(
+        dataset, generator=generator, journal_path=Path(config.output_dir) / "data" / "paraphrases.jsonl"
+    )
+    return [{"anchor": r["anchor"], "positive": r["positive"], "generator": r["generator"]} for r in generated]
+
+
+def _split(pairs: list[dict], config: CardioEmbedConfig) -> dict[str, list[dict]]:
+    rng = random.Random(config.seed)
+    pairs = list(pairs)
+    rng.shuffle(pairs)
+    n_test = max(2, round(len(pairs) * config.test_fraction))
+    n_val = max(2, round(len(pairs) * config.val_fraction))
+    return {"test": pairs[:n_test], "val": pairs[n_test : n_test + n_val], "train": pairs[n_test + n_val :]}
+
+
+def evaluate_paraphrase_retrieval(model, pairs: list[dict], *, show_progress_bar: bool = False) -> dict[str, float]:
+    """Acc@1 / Acc@5 / MRR of each anchor's paraphrase among **all** paraphrases of ``pairs`` (``pool_size``)."""
+    from sbert_med.evaluation.paraphrase import paraphrase_accuracy
+
+    return paraphrase_accuracy(
+        model,
+        [p["anchor"] for p in pairs],
+        [p["positive"] for p in pairs],
+        pool_size=None,
+        top_k=(1, 5),
+        show_progress_bar=show_progress_bar,
+    )
+
+
+def build_cardioembed_model(config: CardioEmbedConfig):
+    """Decoder + EOS (last-token) pooling + Normalize, with LoRA on the decoder."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.base.modules import Normalize
+
+    from sbert_med.modules import add_lora, eos_tower
+
+    tower = eos_tower(config.model, max_seq_length=config.max_seq_length, padding_side=config.padding_side)
+    model = SentenceTransformer(
+        modules=[*tower, Normalize()], similarity_fn_name="cosine", device="cpu" if config.use_cpu else None
+    )
+    add_lora(
+        model,
+        route=None,
+        config={
+            "r": config.lora_r,
+            "lora_alpha": config.lora_alpha,
+            "lora_dropout": config.lora_dropout,
+            "target_modules": config.lora_target_modules,
+        },
+    )
+    if config.gradient_checkpointing:
+        tower[0].model.enable_input_require_grads()
+    return model
+
+
+class ParaphraseRetrievalEvaluator(SentenceEvaluator):
+    """Paraphrase Acc@1 / Acc@5 / MRR over a set of pairs, pool = all their paraphrases (for dev evaluation)."""
+
+    def __init__(self, pairs: list[dict], name: str = "val") -> None:
+        super().__init__()
+        self.pairs = pairs
+        self.name = name
+        self.primary_metric = "accuracy@1"
+        self.greater_is_better = True
+
+    def __call__(self, model, output_path=None, epoch: int = -1, steps: int = -1) -> dict[str, float]:
+        scores = evaluate_paraphrase_retrieval(model, self.pairs)
+        metrics = self.prefix_name_to_metrics(scores, self.name)
+        self.store_metrics_in_model_card_data(model, metrics, epoch, steps)
+        return metrics
+
+
+def train_cardioembed(config: CardioEmbedConfig) -> str:
+    """Run the CardioEmbed recipe; returns the directory of the saved (LoRA merged) model.
+
+    Also writes ``output_dir/results.json``: the test Acc@1 / Acc@5 / MRR of the untrained base and of the trained
+    model, with the pool size and the paraphrase source.
+    """
+    from datasets import Dataset
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from sentence_transformers.sentence_transformer.training_args import BatchSamplers
+
+    seed_everything(config.seed)
+    out = Path(config.output_dir)
+    split = _split(build_paraphrase_pairs(config), config)
+    logger.info("CardioEmbed pairs: %s", {k: len(v) for k, v in split.items()})
+    model = build_cardioembed_model(config)
+    results_path = out / "results.json"
+    results = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    if "base" not in results:  # the untrained base = the tower with its adapter disabled (LoRA B is zero at init)
+        results["base"] = evaluate_paraphrase_retrieval(
+            model, split["test"], show_progress_bar=config.show_progress_bar
+        )
+        out.mkdir(parents=True, exist_ok=True)
+        results_path.write_text(json.dumps(results, indent=2))
+    train = Dataset.from_dict(
+        {"anchor": [p["anchor"] for p in split["train"]], "positive": [p["positive"] for p in split["train"]]}
+    )
+    loss = MultipleNegativesRankingLoss(
+        model, scale=1.0 / config.temperature, gather_across_devices=config.gather_across_devices
+    )
+    evaluator = ParaphraseRetrievalEvaluator(split["val"]) if len(split["val"]) >= 2 else None
+    eval_kwargs = {}
+    if evaluator is not None:
+        eval_kwargs = (
+            {"eval_strategy": "steps", "eval_steps": config.eval_steps}
+            if config.eval_steps > 0
+            else {"eval_strategy": "epoch"}
+        )
+    args = config.training_arguments(batch_sampler=BatchSamplers.NO_DUPLICATES, **eval_kwargs)
+    trainer = trainer_class()(model=model, args=args, train_dataset=train, loss=loss, evaluator=evaluator)
+    info = run_trainer(
+        trainer, checkpoint_dir=config.checkpoint_dir, resume=config.resume, info_path=out / "train_info.json"
+    )
+    results["trained"] = evaluate_paraphrase_retrieval(
+        model, split["test"], show_progress_bar=config.show_progress_bar
+    )
+    results.update(
+        pool="all held-out paraphrases",
+        pool_size=len(split["test"]),
+        sizes={k: len(v) for k, v in split.items()},
+        paraphrase_source=config.paraphrases,
+        generator=split["train"][0]["generator"] if split["train"] else None,
+        train=info,
+    )
+    results_path.write_text(json.dumps(results, indent=2))
+    return save_final_model(
+        model,
+        config.model_dir,
+        family="cardioembed",
+        recipe_config=config.to_dict(),
+        eval_results={f"test_{k}": v for k, v in results["trained"].items()},
+    )

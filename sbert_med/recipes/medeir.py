@@ -1,0 +1,219 @@
+"""MedEIR: medical tokenizer extension, continued masked-LM pretraining, then contrastive fine-tuning.
+
+MedEIR (no public code or weights) pairs a tokenizer optimised for medical vocabulary with an encoder that reads up
+to 8,192 tokens, pre-trained on medical text and then fine-tuned contrastively. This recipe rebuilds that pipeline on
+a backbone transformers supports natively:
+
+1. Base model: ``model`` as an encoder tower (``sbert_med.modules.encoder_tower``) + ``Normalize``, configured for
+   ``max_seq_length`` tokens (8,192 for ``answerdotai/ModernBERT-base``).
+2. Tokenizer extension (``new_tokens > 0``, WordPiece tokenizers): whole-word medical tokens learned from
+   ``tokenizer_corpus`` with ``tokenizers``, embeddings initialised as the mean of their old pieces
+   (:func:`sbert_med.medeir.extend_tokenizer`).
+3. Continued pretraining: masked language modelling on ``mlm_corpus`` with transformers' ``Trainer`` and
+   ``DataCollatorForLanguageModeling`` (:func:`sbert_med.medeir.continue_pretraining`).
+4. Contrastive fine-tuning: the MedEmbed recipe (InfoNCE with in-batch and optional hard negatives) on the
+   pretrained model; ``contrastive`` holds its options (``train_data``, ``dev_data``, ``temperature``, ...).
+5. The final model, set back to ``max_seq_length``, saved with the ``medeir`` model card.
+
+Every stage writes its result under ``output_dir`` and a rerun with ``resume: true`` skips finished stages and
+resumes unfinished training from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from sbert_med.recipes._common import save_final_model, seed_everything
+from sbert_med.recipes.config import ConfigError, RecipeConfig
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["MedEIRConfig", "build_medeir_base_model", "train_medeir"]
+
+
+@dataclasses.dataclass
+class MedEIRConfig(RecipeConfig):
+    """Config of the MedEIR recipe. Shared training fields (``epochs``, ``batch_size``, ``learning_rate``, ...)
+    drive the contrastive stage; the ``mlm_*`` fields drive continued pretraining.
+
+    Args:
+        model: Base encoder (Hub id or local folder; ``~`` and ``$VARS`` are expanded). Full scale:
+            ``answerdotai/ModernBERT-base`` (8,192 positions, native in transformers).
+        pooling: Pooling of the encoder tower (``None``: the saved pooling of a sentence-transformers folder).
+        max_seq_length: Tokens the final model reads (8,192 for ModernBERT; 512 at most for BERT-size models).
+        tokenizer_corpus: Files (``.txt``/``.jsonl``/``.tsv``) to learn new tokens from.
+        new_tokens: How many whole-word medical tokens to add (0: keep the tokenizer). WordPiece tokenizers only.
+        token_min_frequency: Minimum corpus frequency of a new token.
+        token_vocab_size: Size of the WordPiece vocabulary trained on ``tokenizer_corpus``.
+        mlm_corpus: Files of medical text for masked language modelling (empty: no continued pretraining).
+        mlm_max_texts: If > 0, read at most this many texts from each ``mlm_corpus`` file.
+        mlm_eval_texts: Texts held out from ``mlm_corpus`` to measure the MLM loss before and after.
+        mlm_probability: Share of tokens masked (ModernBERT was pretrained with 0.3, BERT with 0.15).
+        mlm_max_length: Tokens per MLM text.
+        mlm_epochs / mlm_max_steps / mlm_batch_size / mlm_learning_rate: MLM training.
+        contrastive: Options of the contrastive stage, passed to
+            :class:`~sbert_med.recipes.medembed.MedEmbedConfig` (``train_data`` is required).
+    """
+
+    recipe: ClassVar[str] = "medeir"
+
+    output_dir: str = "runs/medeir"
+    model: str = "answerdotai/ModernBERT-base"
+    pooling: Literal["cls", "mean"] | None = "mean"
+    max_seq_length: int = 8192
+    tokenizer_corpus: list[str] = dataclasses.field(default_factory=list)
+    new_tokens: int = 0
+    token_min_frequency: int = 5
+    token_vocab_size: int = 30000
+    mlm_corpus: list[str] = dataclasses.field(default_factory=list)
+    mlm_max_texts: int = 0
+    mlm_eval_texts: int = 200
+    mlm_probability: float = 0.15
+    mlm_max_length: int = 512
+    mlm_epochs: float = 1.0
+    mlm_max_steps: int = -1
+    mlm_batch_size: int = 16
+    mlm_learning_rate: float = 5e-5
+    contrastive: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.max_seq_length < 8:
+            raise ConfigError(f"max_seq_length must be >= 8, got {self.max_seq_length!r}")
+        if self.new_tokens < 0:
+            raise ConfigError(f"new_tokens must be >= 0, got {self.new_tokens!r}")
+        if self.new_tokens > 0 and not self.tokenizer_corpus:
+            raise ConfigError("new_tokens > 0 needs tokenizer_corpus (files to learn the tokens from)")
+        if not 0 < self.mlm_probability < 1:
+            raise ConfigError(f"mlm_probability must be between 0 and 1, got {self.mlm_probability!r}")
+        reserved = {"model", "output_dir"} & set(self.contrastive)
+        if reserved:
+            raise ConfigError(f"contrastive must not set {sorted(reserved)}: the recipe sets them")
+
+    @property
+    def pretrained_dir(self) -> str:
+        """The model after tokenizer extension and continued pretraining (input of the contrastive stage)."""
+        return str(Path(self.output_dir) / "pretrained")
+
+
+def _expand(path: str) -> str:
+    return os.path.expanduser(os.path.expandvars(path))
+
+
+def build_medeir_base_model(config: MedEIRConfig):
+    """The base encoder as ``[Transformer, Pooling, Normalize]``, reading ``config.max_seq_length`` tokens."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.base.modules import Normalize
+
+    from sbert_med.medeir import max_positions
+    from sbert_med.modules import encoder_tower
+
+    modules = encoder_tower(_expand(config.model), pooling=config.pooling, max_seq_length=config.max_seq_length)
+    positions = max_positions(modules[0].auto_model.config)
+    if positions is not None and positions < config.max_seq_length:
+        raise ConfigError(
+            f"max_seq_length={config.max_seq_length} exceeds the {positions} positions of {config.model}"
+        )
+    tokenizer = modules[0].tokenizer
+    if tokenizer.model_max_length < config.max_seq_length:
+        tokenizer.model_max_length = config.max_seq_length
+    return SentenceTransformer(
+        modules=[*modules, Normalize()], device="cpu" if config.use_cpu else None, similarity_fn_name="cosine"
+    )
+
+
+def _read_corpus(files: list[str], *, limit: int) -> list[str]:
+    from sbert_med.medeir import read_texts
+
+    texts: list[str] = []
+    for file in files:
+        texts += read_texts(_expand(file), limit=limit or None)
+    return texts
+
+
+def _pretrain(config: MedEIRConfig) -> dict:
+    """Stages 1-3: base model, tokenizer extension, masked-LM pretraining; saved to ``config.pretrained_dir``."""
+    from sbert_med.medeir import continue_pretraining, extend_tokenizer, learn_medical_tokens
+
+    done = Path(config.output_dir) / "pretrained.json"
+    if config.resume and done.is_file() and (Path(config.pretrained_dir) / "modules.json").is_file():
+        logger.info("MedEIR: reusing the pretrained model in %s", config.pretrained_dir)
+        return json.loads(done.read_text())
+    model = build_medeir_base_model(config)
+    info: dict[str, Any] = {}
+    if config.new_tokens > 0:
+        corpus = _read_corpus(config.tokenizer_corpus, limit=0)
+        learned = learn_medical_tokens(
+            corpus,
+            model.tokenizer,
+            max_new_tokens=config.new_tokens,
+            vocab_size=config.token_vocab_size,
+            min_frequency=config.token_min_frequency,
+            show_progress_bar=config.show_progress_bar,
+        )
+        report = extend_tokenizer(model, learned, check_texts=corpus[:20000])
+        info["tokenizer_extension"] = {k: v for k, v in report.to_dict().items() if k != "init_pieces"}
+        info["tokenizer_extension"]["added"] = report.added[:50]
+        info["tokenizer_extension"]["num_added"] = len(report.added)
+    if config.mlm_corpus:
+        texts = _read_corpus(config.mlm_corpus, limit=config.mlm_max_texts)
+        import random
+
+        random.Random(config.seed).shuffle(texts)
+        held_out = min(config.mlm_eval_texts, len(texts) // 10)
+        mlm = continue_pretraining(
+            model,
+            texts[held_out:],
+            eval_texts=texts[:held_out],
+            output_dir=Path(config.output_dir) / "mlm",
+            mlm_probability=config.mlm_probability,
+            max_length=min(config.mlm_max_length, config.max_seq_length),
+            epochs=config.mlm_epochs,
+            max_steps=config.mlm_max_steps,
+            batch_size=config.mlm_batch_size,
+            learning_rate=config.mlm_learning_rate,
+            save_steps=config.save_steps,
+            seed=config.seed,
+            use_cpu=config.use_cpu,
+            bf16=config.bf16,
+            resume=config.resume,
+            show_progress_bar=config.show_progress_bar,
+        )
+        info["mlm"] = mlm.to_dict()
+    model.save(config.pretrained_dir)
+    done.write_text(json.dumps(info, indent=2))
+    return info
+
+
+def train_medeir(config: MedEIRConfig) -> str:
+    """Run the MedEIR recipe; returns the directory of the saved, plainly loadable model."""
+    from sentence_transformers import SentenceTransformer
+
+    from sbert_med.recipes.medembed import MedEmbedConfig, train_medembed
+
+    seed_everything(config.seed)
+    info = _pretrain(config)
+    shared = {name: getattr(config, name) for name in RecipeConfig.field_names() if name != "output_dir"}
+    contrastive = MedEmbedConfig.from_dict(
+        {
+            **shared,
+            **config.contrastive,
+            "model": config.pretrained_dir,
+            "output_dir": str(Path(config.output_dir) / "contrastive"),
+        },
+        source=f"{config.output_dir}: contrastive",
+    )
+    contrastive_dir = train_medembed(contrastive)
+    train_info = Path(contrastive.output_dir) / "train_info.json"
+    eval_results = json.loads(train_info.read_text()).get("dev") if train_info.is_file() else None
+    model = SentenceTransformer(contrastive_dir, device="cpu" if config.use_cpu else None)
+    model.max_seq_length = config.max_seq_length
+    info["contrastive"] = json.loads(train_info.read_text()) if train_info.is_file() else {}
+    (Path(config.output_dir) / "medeir_info.json").write_text(json.dumps(info, indent=2))
+    return save_final_model(
+        model, config.model_dir, family="medeir", recipe_config=config.to_dict(), eval_results=eval_results
+    )
