@@ -66,6 +66,142 @@ def embed(texts: list[str], cache: Path) -> np.ndarray:
     return encode_with_cache(model, texts, cache_dir=cache / "minilm_diversify", chunk_size=8192, batch_size=128)
 
 
+def brute_force_one_by_one(embeddings: np.ndarray, *, threshold: float, k: int, n: int) -> np.ndarray:
+    """The definition, literally: each row is compared with every kept row (numpy), then appended if it passes."""
+    kept = np.empty_like(embeddings)
+    size = 0
+    keep = np.zeros(len(embeddings), dtype=bool)
+    for i, vector in enumerate(embeddings):
+        close = int(np.count_nonzero(kept[:size] @ vector > threshold)) if size else 0
+        if min(close, k) <= n:
+            keep[i] = True
+            kept[size] = vector
+            size += 1
+    return keep
+
+
+def faiss_one_by_one(embeddings: np.ndarray, *, threshold: float, k: int, n: int) -> np.ndarray:
+    """The usual implementation: search a growing FAISS flat index with one row, add it if it passes."""
+    import faiss
+
+    index = faiss.IndexFlatIP(embeddings.shape[1])
+    keep = np.zeros(len(embeddings), dtype=bool)
+    for i in range(len(embeddings)):
+        row = embeddings[i : i + 1]
+        close = 0
+        if index.ntotal:
+            scores, _ = index.search(row, min(k, index.ntotal))
+            close = int(np.count_nonzero(scores > threshold))
+        if close <= n:
+            keep[i] = True
+            index.add(row)
+    return keep
+
+
+def timed(function, *args, **kwargs):
+    start = time.perf_counter()
+    result = function(*args, **kwargs)
+    return result, time.perf_counter() - start
+
+
+def run(cache: Path, baseline_rows: int, batch_size: int) -> dict:
+    import faiss
+
+    from sbert_med.data.diversify import diversity_mask
+
+    texts, counts = load_texts()
+    embeddings = embed(texts, cache)
+    results = {"n_texts": len(texts), "sources": counts, "dim": int(embeddings.shape[1]),
+               "faiss_threads": faiss.omp_get_max_threads(), "baseline_rows": baseline_rows, "rows": []}
+    prefix = embeddings[:baseline_rows]
+    for kind, threshold in (("query", 0.85), ("document", 0.78)):
+        options = {"threshold": threshold, "k": 5, "n": 1}
+        full, full_s = timed(diversity_mask, embeddings, batch_size=batch_size, show_progress_bar=False, **options)
+        batched, batched_s = timed(diversity_mask, prefix, batch_size=batch_size, show_progress_bar=False, **options)
+        brute, brute_s = timed(brute_force_one_by_one, prefix, **options)
+        one_by_one, one_by_one_s = timed(faiss_one_by_one, prefix, **options)
+        row = {
+            "kind": kind, "threshold": threshold,
+            "full_rows": len(embeddings), "full_kept": int(full.sum()), "full_seconds": full_s,
+            "prefix_batched_seconds": batched_s, "prefix_brute_seconds": brute_s,
+            "prefix_faiss_one_by_one_seconds": one_by_one_s, "prefix_kept": int(batched.sum()),
+            "prefix_identical_to_brute": bool(np.array_equal(batched, brute)),
+            "prefix_identical_to_faiss_one_by_one": bool(np.array_equal(batched, one_by_one)),
+            "prefix_mismatches": int(np.count_nonzero(batched != brute)),
+            "full_prefix_consistent": bool(np.array_equal(full[:baseline_rows], batched)),
+        }
+        results["rows"].append(row)
+        print(json.dumps(row))
+    return results
+
+
+def markdown(results: dict, command: str) -> str:
+    lines = [
+        f"Command: `{command}`  ",
+        "Machine: 2 CPU cores, 24 GiB, no GPU (shared with other jobs); faiss-cpu "
+        f"{__import__('faiss').__version__}, {results['faiss_threads']} OpenMP threads.  ",
+        f"Date: {time.strftime('%Y-%m-%d')}.  ",
+        f"Data: {results['n_texts']:,} real all-MiniLM-L6-v2 embeddings ({results['dim']}-d, normalised) of short "
+        "medical texts: " + ", ".join(f"{name} {count:,}" for name, count in results["sources"].items())
+        + " (MedQuAD and OpenStax from ../shared/data, ICD-10-CM 2026 from the PyPI package simple-icd-10-cm). "
+        f"Filter: k=5, n=1. Baselines run on the first {results['baseline_rows']:,} rows (they are quadratic), "
+        "in the same run; the batched filter is timed on that prefix too, so ratios compare like with like.",
+        "",
+        "| threshold | rows | kept | batched rows/s | brute-force 1-by-1 rows/s | FAISS 1-by-1 rows/s "
+        "| speed-up vs brute force | same rows as brute force |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in results["rows"]:
+        prefix = results["baseline_rows"]
+        same = "yes" if row["prefix_identical_to_brute"] else f"no ({row['prefix_mismatches']} differ)"
+        lines.append(
+            f"| {row['threshold']} ({row['kind']}) | {prefix:,} (prefix) | {row['prefix_kept']:,} "
+            f"| {prefix / row['prefix_batched_seconds']:,.0f} | {prefix / row['prefix_brute_seconds']:,.0f} "
+            f"| {prefix / row['prefix_faiss_one_by_one_seconds']:,.0f} "
+            f"| {row['prefix_brute_seconds'] / row['prefix_batched_seconds']:.1f}x | {same} |"
+        )
+        lines.append(
+            f"| {row['threshold']} ({row['kind']}) | {row['full_rows']:,} (all) | {row['full_kept']:,} "
+            f"| {row['full_rows'] / row['full_seconds']:,.0f} | - | - | - | "
+            f"{'prefix identical' if row['full_prefix_consistent'] else 'prefix differs'} |"
+        )
+    lines += ["", "![diversify throughput](bench/diversify_throughput.png)"]
+    return "\n".join(lines)
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    prefix = results["baseline_rows"]
+    fig, axes = plt.subplots(1, len(results["rows"]), figsize=(10, 4), sharey=True)
+    for axis, row in zip(np.atleast_1d(axes), results["rows"]):
+        names = ["brute force\n1-by-1", "FAISS\n1-by-1", "batched\n(prefix)", f"batched\n(all {row['full_rows']:,})"]
+        speeds = [prefix / row["prefix_brute_seconds"], prefix / row["prefix_faiss_one_by_one_seconds"],
+                  prefix / row["prefix_batched_seconds"], row["full_rows"] / row["full_seconds"]]
+        axis.bar(names, speeds, color=["#999999", "#bbbbbb", "#3a7dc9", "#1f4e8c"])
+        axis.set_yscale("log")
+        axis.set_title(f"t={row['threshold']} ({row['kind']}), k=5, n=1")
+        for x, speed in enumerate(speeds):
+            axis.text(x, speed, f"{speed:,.0f}", ha="center", va="bottom", fontsize=8)
+    np.atleast_1d(axes)[0].set_ylabel("rows / second (log)")
+    fig.suptitle(f"diversify on MiniLM embeddings of {results['n_texts']:,} medical texts "
+                 f"(baselines on first {prefix:,}); 2 shared CPU cores")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def write_benchmarks(section_body: str) -> None:
+    path = REPO / "BENCHMARKS.md"
+    text = path.read_text(encoding="utf-8")
+    start = text.index(SECTION) + len(SECTION)
+    end = text.find("\n## ", start)
+    end = len(text) if end < 0 else end
+    path.write_text(text[:start] + "\n\n" + section_body + "\n" + text[end:], encoding="utf-8")
+
+
 def main_embed_only(cache: Path) -> None:
     texts, counts = load_texts()
     start = time.perf_counter()
@@ -76,7 +212,19 @@ def main_embed_only(cache: Path) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/sbert_med_bench"))
+    parser.add_argument("--baseline-rows", type=int, default=10000)
+    parser.add_argument("--batch-size", type=int, default=4096)
     parser.add_argument("--embed-only", action="store_true")
+    parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md and the plot")
     cli = parser.parse_args()
     if cli.embed_only:
         main_embed_only(cli.cache)
+    else:
+        outcome = run(cli.cache, cli.baseline_rows, cli.batch_size)
+        (cli.cache / "diversify_results.json").write_text(json.dumps(outcome, indent=2))
+        command = f"python bench/bench_diversify.py --baseline-rows {cli.baseline_rows} --write"
+        body = markdown(outcome, command)
+        print(body)
+        if cli.write:
+            plot(outcome, REPO / "bench" / "diversify_throughput.png")
+            write_benchmarks(body)

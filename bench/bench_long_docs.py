@@ -121,7 +121,6 @@ def main() -> None:
 
     import torch
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.base.modules import Normalize
 
     from sbert_med.medeir import encode_long_documents, long_context_model
     from sbert_med.resources import offline_models_dir, packaged_minilm_path

@@ -4,8 +4,9 @@ Usage:
     nice -n 10 python bench/bench_medembed.py --out /tmp/bench_medembed > /tmp/bench_medembed.log 2>&1 &
 
 Steps:
-1. Evaluate the base model on MedQuAD (``qrels/test_mini.tsv`` over ``corpus_mini.jsonl``: 300 test queries over 3,000
-   answers) and NFCorpus test (323 queries over the full 3,633-document corpus).
+1. Evaluate the base model on MedQuAD (``qrels/test_mini.tsv``: 300 test queries over ``corpus_mini.jsonl`` cut to
+   their answers + random distractors, 1,000 documents by default) and NFCorpus test (a seeded sample of queries over
+   their relevant documents + distractors). The cuts are flags; the table states the sizes used.
 2. Train with the MedEmbed recipe (``train_medembed``) on a seeded sample of MedQuAD ``train_pairs.tsv``
    (train pages only: no overlap with the test pages).
 3. Evaluate the trained model on the same splits; print and save a Markdown table.
@@ -48,19 +49,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="/tmp/bench_medembed")
     parser.add_argument("--model", default=packaged_minilm_path())
-    parser.add_argument("--train-examples", type=int, default=2048)
+    parser.add_argument("--train-examples", type=int, default=512)
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=2e-5)
     parser.add_argument("--passage-max-length", type=int, default=128)
+    parser.add_argument("--medquad-max-corpus", type=int, default=1000)
+    parser.add_argument("--nfcorpus-max-queries", type=int, default=30)
+    parser.add_argument("--nfcorpus-max-corpus", type=int, default=1000)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from sentence_transformers import SentenceTransformer
 
     out = Path(args.out)
     splits = {
-        "medquad": load_retrieval_split(SHARED_DATA / "medquad", "test_mini", corpus_file="corpus_mini.jsonl"),
-        "nfcorpus": load_retrieval_split(SHARED_DATA / "nfcorpus", "test"),
+        "medquad": load_retrieval_split(
+            SHARED_DATA / "medquad", "test_mini", corpus_file="corpus_mini.jsonl", max_corpus=args.medquad_max_corpus
+        ),
+        "nfcorpus": load_retrieval_split(
+            SHARED_DATA / "nfcorpus",
+            "test",
+            max_queries=args.nfcorpus_max_queries,
+            max_corpus=args.nfcorpus_max_corpus,
+        ),
     }
     timings = {}
     results: dict[str, dict[str, dict[str, float]]] = {"before": {}, "after": {}}
@@ -99,7 +110,10 @@ def main() -> None:
         "| dataset (split, queries / docs) | metric | before (MiniLM) | after (MedEmbed recipe) | after/before |",
         "|---|---|---|---|---|",
     ]
-    labels = {"medquad": "MedQuAD test_mini (300 / 3,000)", "nfcorpus": "NFCorpus test (323 / 3,633)"}
+    labels = {
+        name: f"{'MedQuAD test_mini' if name == 'medquad' else 'NFCorpus test'} ({len(s.queries)} / {len(s.corpus)})"
+        for name, s in splits.items()
+    }
     for name in splits:
         for metric in METRICS:
             b, a = results["before"][name][metric], results["after"][name][metric]

@@ -106,8 +106,9 @@ def main() -> None:
              "sentences_without_new_word_unchanged": report.unchanged_texts},
         )
     models = offline_models_dir()
-    for label, folder in [("all-mpnet-base-v2 (30,527)", "mpnet"), ("EmbeddingGemma-300m (262k)", "embeddinggemma-300m"),
-                          ("SmolLM2-135M (49,152)", "smollm2-135m"), ("Qwen2.5-0.5B (151k)", "qwen2.5-0.5b")]:
+    references = [("all-mpnet-base-v2 (30,527)", "mpnet"), ("EmbeddingGemma-300m (262k)", "embeddinggemma-300m"),
+                  ("SmolLM2-135M (49,152)", "smollm2-135m"), ("Qwen2.5-0.5B (151k)", "qwen2.5-0.5b")]
+    for label, folder in references:
         if (models / folder / "DONE").exists():
             measure(label, AutoTokenizer.from_pretrained(str(models / folder)), {"reference": True})
     output = {"date": str(date.today()), "command": "python bench/bench_tokenizer.py " + " ".join(os.sys.argv[1:]),

@@ -72,7 +72,7 @@ def run_llm_job(
             seen: set[str] = set()
             unique = [index for index in todo if not (keys[index] in seen or seen.add(keys[index]))]
             conversations = [template.format(**items[index].fields) for index in unique]
-            for position, output in generator.stream(conversations):
+            for position, output in generator.stream(conversations) if conversations else ():
                 index = unique[position]
                 record = {"key": keys[index], "source_id": items[index].source_id, **provenance}
                 if isinstance(output, GenerationFailure):

@@ -51,12 +51,20 @@ _PATTERNS: list[tuple[str, re.Pattern, int]] = [
     ("ssn", re.compile(r"\b\d{3}-\d{2}-\d{4}\b"), 0),
     ("phone", re.compile(r"(?<![\w/])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}\b"
                          r"(?:\s*(?:x|ext\.?)\s*\d{1,5}\b)?", re.IGNORECASE), 0),
+    ("address", re.compile(
+        rf"\b\d{{1,6}}\s+(?:[NSEW]\.?\s+)?(?:[A-Z][A-Za-z]+\.?\s+){{1,4}}{_STREET}\b\.?"
+        rf"(?:,?\s+(?:Apt|Apartment|Suite|Ste|Unit|Room|Rm|#)\.?\s*#?[\w-]+)?"
+        rf"(?:,\s*(?:[A-Z][a-zA-Z]+\s?){{1,3}})?(?:,\s*{_STATE})?(?:\s+\d{{5}}(?:-\d{{4}})?)?"), 0),
+    ("address", re.compile(r"\b(?:P\.?\s?O\.?\s+Box|Post\s+Office\s+Box)\s+\d+", re.IGNORECASE), 0),
+    ("address", re.compile(rf"\b(?:[A-Z][a-zA-Z]+\s){{0,2}}[A-Z][a-zA-Z]+,\s*{_STATE}\s+\d{{5}}(?:-\d{{4}})?\b"), 0),
+    ("zip", re.compile(r"\b(?:zip|zip\s+code|postal\s+code)\s*:?\s*(\d{5}(?:-\d{4})?)\b", re.IGNORECASE), 1),
+    ("zip", re.compile(rf"\b{_STATE}\s+(\d{{5}}(?:-\d{{4}})?)\b"), 1),
     ("record_number", re.compile(
         r"\b(?:MRN|MR\s?#|MR\s?No\.?|Med(?:ical)?\s+rec(?:ord)?(?:\s+(?:number|no\.?|#))?|Record\s+(?:number|no\.?|#)"
         r"|Acc(?:oun)?t\.?(?:\s+(?:number|no\.?|#))?|Account|Patient\s+ID|Pt\.?\s+ID|Member\s+ID|Subscriber\s+ID"
         r"|Policy\s+(?:number|no\.?|#)|Health\s+plan\s+(?:ID|number|no\.?)|Encounter(?:\s+(?:number|no\.?|#|ID))?"
         r"|Visit\s+(?:number|no\.?|#|ID)|FIN|CSN|License(?:\s+(?:number|no\.?|#))?|DEA(?:\s+#)?|NPI"
-        r"|Specimen\s+(?:number|no\.?|#|ID)|Accession(?:\s+(?:number|no\.?|#))?|ID(?:\s+(?:number|no\.?|#))?)"
+        r"|Specimen\s+(?:number|no\.?|#|ID)|Accession(?:\s+(?:number|no\.?|#))?|ID(?=\s*[:#])|ID\s+(?:number|no\.?))"
         r"\s*(?:is\s+)?[:#]?\s*((?=[A-Z0-9-]*\d)[A-Z0-9][A-Z0-9-]{3,})\b", re.IGNORECASE), 1),
     ("record_number", re.compile(r"(?<![\w.,/])\d{7,}(?![\w.,/]\d)"), 0),
     ("date", re.compile(rf"\b(?:{_MONTH}\s+{_DAY}(?:,\s*|\s+)\d{{4}}|{_DAY}\s+(?:of\s+)?{_MONTH},?\s+\d{{4}}"
@@ -66,14 +74,6 @@ _PATTERNS: list[tuple[str, re.Pattern, int]] = [
                         rf"|{_D}\.{_M}\.\d{{4}})(?![\w/-])"), 0),
     ("date", re.compile(rf"\b(?:on|since|from|until|through|to|dated|by|DOB|DOS|d\.o\.b\.|born|admitted|discharged"
                         rf"|seen)\s*:?\s*({_M}/{_D})(?![\w/])", re.IGNORECASE), 1),
-    ("address", re.compile(
-        rf"\b\d{{1,6}}\s+(?:[NSEW]\.?\s+)?(?:[A-Z][A-Za-z]+\.?\s+){{1,4}}{_STREET}\b\.?"
-        rf"(?:,?\s+(?:Apt|Apartment|Suite|Ste|Unit|Room|Rm|#)\.?\s*#?[\w-]+)?"
-        rf"(?:,\s*(?:[A-Z][a-zA-Z]+\s?){{1,3}})?(?:,\s*{_STATE})?(?:\s+\d{{5}}(?:-\d{{4}})?)?"), 0),
-    ("address", re.compile(r"\b(?:P\.?\s?O\.?\s+Box|Post\s+Office\s+Box)\s+\d+", re.IGNORECASE), 0),
-    ("address", re.compile(rf"\b(?:[A-Z][a-zA-Z]+\s){{0,2}}[A-Z][a-zA-Z]+,\s*{_STATE}\s+\d{{5}}(?:-\d{{4}})?\b"), 0),
-    ("zip", re.compile(r"\b(?:zip|zip\s+code|postal\s+code)\s*:?\s*(\d{5}(?:-\d{4})?)\b", re.IGNORECASE), 1),
-    ("zip", re.compile(rf"\b{_STATE}\s+(\d{{5}}(?:-\d{{4}})?)\b"), 1),
     ("age", re.compile(r"\b(9\d|1[0-3]\d)(?=\s*(?:-|\s)?\s*(?:years?|yrs?|y)(?:-|\s)?\s*(?:old|o\b|/o\b|\.o\.))",
                        re.IGNORECASE), 1),
     ("age", re.compile(r"\b(?:age|aged|age\s+of)\s*:?\s*(9\d|1[0-3]\d)\b", re.IGNORECASE), 1),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +112,7 @@ def plot_quality_vs_speed(results: Results, path: str | Path, *, note: str = "")
     colors = plt.cm.tab10.colors
     for i, (model, speed, quality, p50) in enumerate(points):
         ax.scatter(speed, quality, s=140, color=colors[i % 10], edgecolor="black", zorder=3)
-        label = model if p50 is None else f"{model}\n({p50:.0f} ms/query at batch 1)"
+        label = model if p50 is None else f"{model}\n({p50:.2g} ms/query at batch 1)"
         ax.annotate(label, (speed, quality), textcoords="offset points", xytext=(9, 6), fontsize=9)
     ax.set_xscale("log")
     xs = [p[1] for p in points]
@@ -124,8 +125,8 @@ def plot_quality_vs_speed(results: Results, path: str | Path, *, note: str = "")
     ax.set_title("Quality vs query speed (up and right is better)")
     ax.grid(True, which="both", alpha=0.3)
     if retrieval or note:
-        text = ("tasks: " + ", ".join(retrieval)) + (f"\n{note}" if note else "")
-        fig.text(0.01, 0.01, text, fontsize=7.5, va="bottom", wrap=True)
+        text = ("tasks: " + ", ".join(retrieval)) + (f"\n{textwrap.fill(note, 140)}" if note else "")
+        fig.text(0.01, 0.01, text, fontsize=7.5, va="bottom")
         fig.subplots_adjust(bottom=0.22)
     path = Path(path)
     fig.savefig(path, dpi=130)
@@ -184,7 +185,7 @@ def plot_matryoshka(
     ax.grid(True, alpha=0.3)
     ax.legend()
     if note:
-        fig.text(0.01, 0.01, note, fontsize=7.5, va="bottom")
+        fig.text(0.01, 0.01, textwrap.fill(note, 140), fontsize=7.5, va="bottom")
         fig.subplots_adjust(bottom=0.18)
     path = Path(path)
     fig.savefig(path, dpi=130)

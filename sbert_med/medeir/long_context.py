@@ -90,6 +90,6 @@ def long_context_model(
 def _check_positions(config, max_seq_length: int, name: str) -> None:
     positions = max_positions(config)
     if positions is None:
-        logger.info("%s does not state a position limit (e.g. ALiBi); trusting max_seq_length=%d", name, max_seq_length)
+        logger.info("%s states no position limit (e.g. ALiBi); trusting max_seq_length=%d", name, max_seq_length)
     elif positions < max_seq_length:
         raise ValueError(f"max_seq_length={max_seq_length} exceeds the {positions} positions of {name}")

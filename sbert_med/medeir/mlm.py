@@ -118,7 +118,7 @@ def continue_pretraining(
     args = TrainingArguments(
         output_dir=str(output_dir), num_train_epochs=epochs, max_steps=max_steps,
         per_device_train_batch_size=batch_size, per_device_eval_batch_size=batch_size, learning_rate=learning_rate,
-        warmup_ratio=warmup_ratio, weight_decay=weight_decay, save_strategy="steps", save_steps=save_steps,
+        warmup_steps=warmup_ratio, weight_decay=weight_decay, save_strategy="steps", save_steps=save_steps,
         save_total_limit=1, logging_steps=10, seed=seed, data_seed=seed, use_cpu=use_cpu, bf16=bf16,
         report_to="none", disable_tqdm=not show_progress_bar, remove_unused_columns=True,
     )

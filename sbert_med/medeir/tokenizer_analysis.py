@@ -100,7 +100,7 @@ def analyze_tokenizer(
         print(analyze_tokenizer(AutoTokenizer.from_pretrained("bert-base-uncased"), terms).to_markdown())
     """
     if not getattr(tokenizer, "is_fast", False):
-        raise ValueError(f"analyze_tokenizer needs a fast tokenizer (character offsets), got {type(tokenizer).__name__}")
+        raise ValueError(f"analyze_tokenizer needs a fast tokenizer (offsets), got {type(tokenizer).__name__}")
     if isinstance(texts, str):
         raise ValueError("texts must be a sequence of strings, got a single string")
     if top_k < 0:

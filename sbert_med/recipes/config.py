@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import types
 import typing
 from pathlib import Path
@@ -25,6 +26,7 @@ class ConfigError(ValueError):
 class RecipeConfig:
     """Base of every recipe config: the training options all recipes share.
 
+    String values starting with ``~`` or holding ``${VAR}`` are expanded (``~/.cache/sbert-med/models/minilm``).
     Subclasses add their own fields and set the class variable ``recipe`` (the value of the ``recipe:`` key in a
     config file, e.g. ``"medembed"``). Load with :meth:`from_yaml` (YAML or JSON) or :meth:`from_dict`; every value
     is checked against the field's type annotation, so ``epochs: three`` fails with the key's name.
@@ -103,6 +105,8 @@ class RecipeConfig:
                 close = [name for name in valid if name.startswith(str(key)[:4])]
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise ConfigError(f"{source}: unknown key {key!r}{hint}; valid keys: {', '.join(sorted(valid))}")
+            if isinstance(value, str) and (value.startswith("~") or "${" in value):
+                value = os.path.expanduser(os.path.expandvars(value))
             values[key] = _check_type(value, hints[key], key=key, source=source)
         return cls(**values)
 

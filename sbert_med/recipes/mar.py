@@ -275,8 +275,8 @@ def _asymmetric(config: MARConfig, query_path: str, document_path: str):
 def _stage1(config: MARConfig, model, pairs):
     from datasets import Dataset
 
+    from sbert_med.losses import AlignmentLoss
     from sbert_med.modules import freeze_route, unfreeze_route
-    from sbert_med.recipes._mar_losses import alignment_loss
 
     queries = list(dict.fromkeys(pairs["anchor"]))
     documents = list(dict.fromkeys(pairs["positive"]))
@@ -286,11 +286,11 @@ def _stage1(config: MARConfig, model, pairs):
     texts = list(dict.fromkeys(queries + documents))
     self_pairs = Dataset.from_dict({"q_text": texts, "d_text": texts})
     freeze_route(model, "document")
-    loss = alignment_loss(
+    loss = AlignmentLoss(
         model,
         temperature=config.stage1_temperature,
-        mse_weight=config.stage1_mse_weight,
-        contrastive_weight=config.stage1_contrastive_weight,
+        lambda_mse=config.stage1_mse_weight,
+        lambda_contrastive=config.stage1_contrastive_weight,
     )
     info = _train(
         config,
@@ -309,12 +309,12 @@ def _stage1(config: MARConfig, model, pairs):
 
 
 def _stage2(config: MARConfig, model, triplets):
+    from sbert_med.losses import AsymInfoNCELoss
     from sbert_med.modules import add_lora
-    from sbert_med.recipes._mar_losses import asym_infonce_loss
 
     add_lora(model, route="document", config=config.lora)
     mapping = {column: ("query" if column == "anchor" else "document") for column in triplets.column_names}
-    loss = asym_infonce_loss(
+    loss = AsymInfoNCELoss(
         model, temperature=config.stage2_temperature, gather_across_devices=config.gather_across_devices
     )
     return _train(

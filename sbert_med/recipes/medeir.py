@@ -81,6 +81,18 @@ class MedEIRConfig(RecipeConfig):
     mlm_learning_rate: float = 5e-5
     contrastive: dict[str, Any] = dataclasses.field(default_factory=dict)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> MedEIRConfig:
+        """Like :meth:`RecipeConfig.from_dict`; ``contrastive.KEY`` entries (e.g. ``--set contrastive.max_steps=5``)
+        are folded into the ``contrastive`` mapping."""
+        if isinstance(data, dict) and any(str(key).startswith("contrastive.") for key in data):
+            data = dict(data)
+            contrastive = dict(data.get("contrastive") or {})
+            for key in [key for key in data if str(key).startswith("contrastive.")]:
+                contrastive[key.split(".", 1)[1]] = data.pop(key)
+            data["contrastive"] = contrastive
+        return super().from_dict(data, source=source)
+
     def __post_init__(self) -> None:
         if self.max_seq_length < 8:
             raise ConfigError(f"max_seq_length must be >= 8, got {self.max_seq_length!r}")

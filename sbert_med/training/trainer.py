@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import logging
 import os
 from typing import Any
@@ -37,11 +38,17 @@ class MedTrainer(SentenceTransformerTrainer):
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        datasets = {"train": self.train_dataset, "eval": self.eval_dataset}
+        # Validate before the parent builds anything, so a bad mapping fails with our message.
+        bound = inspect.signature(SentenceTransformerTrainer.__init__).bind(self, *args, **kwargs).arguments
+        model, training_args = bound.get("model"), bound.get("args")
+        datasets = {"train": bound.get("train_dataset"), "eval": bound.get("eval_dataset")}
         datasets = {split: data for split, data in datasets.items() if data is not None}
-        validate_router_mapping(self.model, self.args.router_mapping, datasets)
+        if model is not None and training_args is not None:
+            validate_router_mapping(model, training_args.router_mapping, datasets)
         check_no_empty_texts(datasets)
+        super().__init__(*args, **kwargs)
+        if model is None or training_args is None:
+            validate_router_mapping(self.model, self.args.router_mapping, datasets)
 
     def train(self, *args: Any, **kwargs: Any) -> Any:
         router = get_router(self.model)

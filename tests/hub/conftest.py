@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import torch
+import yaml
 from peft import PeftModel
 
 from sbert_med.modules import add_lora, build_asymmetric_model, encoder_tower, eos_tower
@@ -80,6 +81,15 @@ class FakeHub:
                     repo_id = f"{data['organization']}/{data['name']}" if data.get("organization") else data["name"]
                     hub.repos[repo_id] = data
                     return self._reply(200, {"url": f"{base}/{repo_id}", "name": repo_id, "id": repo_id})
+                if path == "/api/validate-yaml":  # the README front matter must be valid YAML metadata
+                    front = json.loads(body)["content"].split("---")[1]
+                    try:
+                        metadata = yaml.safe_load(front)
+                    except yaml.YAMLError as exc:
+                        return self._reply(400, {"errors": [{"message": str(exc)}]})
+                    if not isinstance(metadata, dict):
+                        return self._reply(400, {"errors": [{"message": "metadata must be a mapping"}]})
+                    return self._reply(200, {"errors": [], "warnings": []})
                 if path.startswith("/api/models/") and "/preupload/" in path:
                     files = json.loads(body)["files"]
                     return self._reply(200, {"files": [{"path": f["path"], "uploadMode": "regular",

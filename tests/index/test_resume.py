@@ -34,12 +34,11 @@ BUILD_SCRIPT = textwrap.dedent(
         print(f"shard {index}", flush=True)
         time.sleep(0.4)  # leave the test time to kill the build midway
 
-    build_index(model, corpus, out, kind="ivf", nlist=3, shard_size=%d, show_progress_bar=False,
+    build_index(model, corpus, out, kind="ivf", nlist=3, shard_size={shard_size}, show_progress_bar=False,
                 on_shard_written=slow_down)
     print("finished", flush=True)
     """
-    % SHARD_SIZE
-)
+).replace("{shard_size}", str(SHARD_SIZE))
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +88,8 @@ def test_killed_build_resumes_and_equals_uninterrupted_build(tiny_model, tiny_en
     uninterrupted = build_index(tiny_model, corpus_file, tmp_path / "clean", kind="ivf", nlist=3,
                                 shard_size=SHARD_SIZE, show_progress_bar=False)
     np.testing.assert_allclose(np.asarray(resumed.embeddings), np.asarray(uninterrupted.embeddings), atol=1e-6)
-    assert resumed.ids == uninterrupted.ids and resumed.manifest.corpus_checksum == uninterrupted.manifest.corpus_checksum
+    assert resumed.ids == uninterrupted.ids
+    assert resumed.manifest.corpus_checksum == uninterrupted.manifest.corpus_checksum
     queries = resumed.encode_queries(tiny_model, ["stage 2 chronic kidney disease", "Patient 7 anemia"])
     for a, b in zip(resumed.search_embeddings(queries, top_k=10), uninterrupted.search_embeddings(queries, top_k=10)):
         np.testing.assert_allclose(a, b, atol=1e-5)

@@ -1,0 +1,95 @@
+"""mine_negatives: false-negative control on MedQuAD train with all-MiniLM-L6-v2."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+
+import pytest
+from datasets import Dataset
+from sentence_transformers import SentenceTransformer
+from sentence_transformers.util import mine_hard_negatives
+
+from sbert_med.data import mine_negatives
+from sbert_med.data.text_normalize import normalize_for_match
+
+
+@pytest.fixture(scope="module")
+def minilm(minilm_path):
+    model = SentenceTransformer(minilm_path, device="cpu")
+    model.max_seq_length = 128
+    return model
+
+
+@pytest.fixture(scope="module")
+def medquad_subset(medquad_train_pairs):
+    """Rows of 30 MedQuAD questions asked on several pages (same question, other answers) plus 120 distractors."""
+    groups = defaultdict(list)
+    for row in medquad_train_pairs:
+        groups[normalize_for_match(row["query"])].append(row)
+    duplicated = [key for key, rows in groups.items() if len({row["query_id"] for row in rows}) > 1]
+    rng = random.Random(0)
+    chosen = rng.sample(sorted(duplicated), 30)
+    rows = [row for key in chosen for row in groups[key]]
+    others = rng.sample([row for key, rows_ in groups.items() if key not in set(chosen) for row in rows_], 120)
+    answers = {key: {normalize_for_match(row["document"]) for row in groups[key]} for key in groups}
+    return rows, [row["document"] for row in others], answers
+
+
+def own_answers_as_negatives(mined: Dataset, answers, negative_columns) -> int:
+    return sum(normalize_for_match(row[column]) in answers[normalize_for_match(row["query"])]
+               for row in mined for column in negative_columns)
+
+
+def test_duplicate_questions_never_get_their_own_answers_as_negatives(minilm, medquad_subset):
+    rows, distractors, answers = medquad_subset
+    dataset = Dataset.from_dict({"query": [row["query"] for row in rows], "document": [row["document"] for row in rows],
+                                 "query_id": [row["query_id"] for row in rows]})
+    # plain sentence-transformers groups only identical query strings: "What is (are) Q Fever ?" and
+    # "What is (are) Q fever ?" then get each other's answers as hard negatives
+    plain = mine_hard_negatives(dataset.select_columns(["query", "document"]), minilm, corpus=distractors,
+                                num_negatives=3, output_format="n-tuple", use_faiss=True, verbose=False)
+    assert own_answers_as_negatives(plain, answers, ["negative_1", "negative_2", "negative_3"]) > 0
+    mined, report = mine_negatives(dataset, model=minilm, corpus=distractors, num_negatives=3, relative_margin=None,
+                                   return_report=True)
+    assert len(mined) >= 0.9 * len(dataset)
+    assert own_answers_as_negatives(mined, answers, ["negative_1", "negative_2", "negative_3"]) == 0
+    assert report.dropped["known_positive"] > 0
+    assert mined.column_names == ["query", "document", "negative_1", "negative_2", "negative_3", "query_id"]
+    # the relative margin drops more (candidates scoring within 5% of the weakest positive), and says so
+    _, margin_report = mine_negatives(dataset, model=minilm, corpus=distractors, num_negatives=3,
+                                      relative_margin=0.05, return_report=True)
+    assert margin_report.dropped["relative_margin"] > 0
+
+
+def test_known_positives_from_qrels_and_judge(minilm, medquad_subset):
+    rows, distractors, answers = medquad_subset
+    # one answer per question in the dataset; the others only in the corpus, known from the qrels
+    first = {}
+    for row in rows:
+        first.setdefault(row["query"], row)
+    dataset = Dataset.from_dict({"query": list(first), "document": [row["document"] for row in first.values()]})
+    corpus = [row["document"] for row in rows] + distractors
+    known = defaultdict(set)
+    for row in rows:
+        known[row["query"]].add(row["document"])
+    mined, report = mine_negatives(dataset, model=minilm, corpus=corpus, known_positives=known, num_negatives=2,
+                                   relative_margin=None, output_format="triplet", return_report=True)
+    assert own_answers_as_negatives(mined, answers, ["negative"]) == 0 and report.dropped["known_positive"] > 0
+    # a judge that finds every answer mentioning "symptoms" relevant: none of those survive
+    judged, judge_report = mine_negatives(
+        dataset, model=minilm, corpus=corpus, known_positives=known, num_negatives=2, relative_margin=None,
+        judge=lambda pairs: ["symptoms" in document.lower() for _, document in pairs], return_report=True)
+    assert all("symptoms" not in row[column].lower() for row in judged for column in ("negative_1", "negative_2"))
+    assert judge_report.dropped["judge_relevant"] > 0 and judge_report.counts["judged"] > 0
+
+
+def test_options_are_checked(minilm):
+    dataset = Dataset.from_dict({"query": ["a"], "document": ["b"]})
+    with pytest.raises(ValueError, match="positive_column='positive'"):
+        mine_negatives(dataset, model=minilm, positive_column="positive")
+    with pytest.raises(ValueError, match="output_format must be one of"):
+        mine_negatives(dataset, model=minilm, output_format="labeled-pair")
+    with pytest.raises(ValueError, match="judge must be"):
+        mine_negatives(Dataset.from_dict({"query": ["a", "c"], "document": ["b", "d"]}), model=minilm,
+                       num_negatives=1, relative_margin=None, judge=42)

@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from datasets import Dataset
+from peft import LoraConfig
+from sentence_transformers import SentenceTransformerTrainingArguments
+from sentence_transformers.sentence_transformer.losses import MatryoshkaLoss, MSELoss
+
+from sbert_med.losses import AlignmentLoss
+from sbert_med.modules import add_lora, freeze_route
+from sbert_med.training import MedTrainer
+
+TEXTS = [
+    "what lowers blood pressure?", "Metformin is first-line for type 2 diabetes.", "chest pain left arm",
+    "Asthma is treated with inhaled corticosteroids.", "low hemoglobin", "Sudden numbness and confusion.",
+    "antibiotics for flu?", "The left ventricle pumps blood into the aorta.",
+]
+
+
+def _pair_features(model, texts=TEXTS):
+    return [model.preprocess(texts, task="query"), model.preprocess(texts, task="document")]
+
+
+def _document_state(model):
+    return {n: p.detach().clone() for n, p in model[0].sub_modules["document"].named_parameters()}
+
+
+def test_terms_are_on_the_same_scale_and_matryoshka_renormalises(tiny_model):
+    tiny_model.eval()
+    loss = AlignmentLoss(tiny_model, matryoshka_dims=[32, 16, 8])
+    parts = loss(_pair_features(tiny_model), None)
+    assert set(parts) == {"alignment_contrastive", "alignment_mse"}
+    # Summed over dims, the MSE of unit vectors is 2 - 2cos: O(1) like the InfoNCE term, not O(1/dim).
+    assert 0.1 < parts["alignment_mse"].item() < 4
+    with torch.no_grad():
+        own = tiny_model(_pair_features(tiny_model)[0])["sentence_embedding"]
+    # A perfect student (targets = its own embeddings) has zero MSE at every dim, since targets are renormalised;
+    # MatryoshkaLoss(MSELoss) only slices labels and leaves a residual at lower dims.
+    perfect = AlignmentLoss(tiny_model, lambda_contrastive=0, matryoshka_dims=[32, 16, 8])
+    features = [tiny_model.preprocess(TEXTS, task="query")]
+    assert perfect(features, own)["alignment_mse"].item() < 1e-10
+    builtin = MatryoshkaLoss(tiny_model, MSELoss(tiny_model), [32, 16, 8])
+    assert builtin(features, own).item() > 1e-4
+
+
+def test_stage_one_training_leaves_the_frozen_document_tower_bit_identical(tiny_project_model, tmp_path):
+    freeze_route(tiny_project_model, "document")
+    before = _document_state(tiny_project_model)
+    held_out = ["fever and cough", "Beta blockers slow the heart rate."]
+    mse_before = _held_out_mse(tiny_project_model, held_out)
+    _train(tiny_project_model, AlignmentLoss(tiny_project_model), tmp_path)
+    after = _document_state(tiny_project_model)
+    assert all(torch.equal(before[n], after[n]) for n in before)
+    assert _held_out_mse(tiny_project_model, held_out) < mse_before
+
+
+def test_lora_targets_come_from_the_base_weights(tiny_model):
+    add_lora(tiny_model, config=LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"]))
+    tiny_model.eval()
+    with torch.no_grad():
+        base = tiny_model(_pair_features(tiny_model)[1])["sentence_embedding"]
+        for name, param in tiny_model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(std=0.5)
+        tuned = tiny_model(_pair_features(tiny_model)[1])["sentence_embedding"]
+    assert not torch.allclose(base, tuned)
+    loss = AlignmentLoss(tiny_model, lambda_contrastive=0)
+    with torch.no_grad():
+        targets = loss._targets(_pair_features(tiny_model), None)
+    torch.testing.assert_close(targets, base)
+    assert tiny_model[0].sub_modules["document"][0].model.active_adapters == ["default"]  # re-enabled
+
+
+def test_teacher_and_label_targets(tiny_model):
+    tiny_model.eval()
+    teacher = copy.deepcopy(tiny_model)
+    loss = AlignmentLoss(tiny_model, teacher=teacher)
+    assert not any(p.requires_grad for p in teacher.parameters()) and not teacher.training
+    own = AlignmentLoss(tiny_model)(_pair_features(tiny_model), None)
+    via_teacher = loss(_pair_features(tiny_model), None)
+    torch.testing.assert_close(via_teacher["alignment_mse"], own["alignment_mse"])
+    with torch.no_grad():
+        labels = tiny_model(_pair_features(tiny_model)[1])["sentence_embedding"]
+    via_labels = AlignmentLoss(tiny_model)([tiny_model.preprocess(TEXTS, task="query")], labels)
+    torch.testing.assert_close(via_labels["alignment_mse"], own["alignment_mse"])
+
+
+def test_works_under_matryoshka_loss(tiny_model):
+    wrapped = MatryoshkaLoss(tiny_model, AlignmentLoss(tiny_model), [32, 16])
+    value = wrapped(_pair_features(tiny_model), None)
+    assert value.ndim == 0 and value.requires_grad
+
+
+def test_bad_arguments(tiny_model):
+    with pytest.raises(ValueError, match="temperature"):
+        AlignmentLoss(tiny_model, temperature=-1)
+    with pytest.raises(ValueError, match="not both 0"):
+        AlignmentLoss(tiny_model, lambda_contrastive=0, lambda_mse=0)
+    with pytest.raises(ValueError, match="matryoshka_dims must be <= the model's output width 32"):
+        AlignmentLoss(tiny_model, matryoshka_dims=[64])
+    with pytest.raises(ValueError, match="needs \\(query_text, document_text\\)"):
+        AlignmentLoss(tiny_model)(_pair_features(tiny_model)[:1], None)
+    assert AlignmentLoss(tiny_model, matryoshka_dims=[8, 32]).get_config_dict()["matryoshka_dims"] == [32, 8]
+
+
+def _held_out_mse(model, texts):
+    q = torch.nn.functional.normalize(model.encode_query(texts, convert_to_tensor=True), dim=-1)
+    d = torch.nn.functional.normalize(model.encode_document(texts, convert_to_tensor=True), dim=-1)
+    return (q - d).pow(2).sum(-1).mean().item()
+
+
+def _train(model, loss, tmp_path, steps=10):
+    dataset = Dataset.from_dict({"q_text": TEXTS * 4, "d_text": TEXTS * 4})
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(tmp_path), max_steps=steps, per_device_train_batch_size=8, learning_rate=5e-3,
+        router_mapping={"q_text": "query", "d_text": "document"}, save_strategy="no", report_to="none",
+        use_cpu=True, seed=1,
+    )
+    MedTrainer(model=model, args=args, train_dataset=dataset, loss=loss).train()

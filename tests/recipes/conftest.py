@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+QA = [
+    (
+        "What treats high blood pressure?",
+        "Hypertension is treated with diuretics, ACE inhibitors and calcium blockers.",
+    ),
+    ("How is type 2 diabetes managed?", "Type 2 diabetes mellitus is managed with metformin, diet and exercise."),
+    ("What are signs of a heart attack?", "Myocardial infarction presents with chest pain radiating to the left arm."),
+    ("How are asthma attacks treated?", "Asthma exacerbations are treated with inhaled beta agonists and steroids."),
+    ("Where does the left ventricle pump blood?", "The left ventricle pumps oxygenated blood into the aorta."),
+    ("What is anemia?", "Anemia is a reduced number of red blood cells or hemoglobin."),
+    ("What are the symptoms of a stroke?", "Sudden numbness, confusion and trouble speaking are signs of stroke."),
+    ("Do antibiotics cure the flu?", "Antibiotics do not treat viral infections such as influenza."),
+    ("What causes gout?", "Gout is caused by uric acid crystals depositing in the joints."),
+    ("How is hypothyroidism treated?", "Hypothyroidism is treated with daily levothyroxine tablets."),
+    ("What is a migraine?", "A migraine is a recurrent headache with nausea and sensitivity to light."),
+    ("What does insulin do?", "Insulin lowers blood glucose by moving sugar into cells."),
+]
+
+
+@pytest.fixture
+def qa_pairs_tsv(tmp_path):
+    """A small (query, document) TSV in the layout of MedQuAD's train_pairs.tsv."""
+    path = tmp_path / "pairs.tsv"
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle, delimiter="\t")
+        writer.writerow(["query_id", "doc_id", "query", "document"])
+        for i, (query, document) in enumerate(QA):
+            writer.writerow([f"q{i}", f"d{i}", query, document])
+    return str(path)

@@ -1,0 +1,104 @@
+"""MAR stages, switches and per-stage resume on tiny in-code models (mechanics only; quality: test_cpu_configs)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sentence_transformers import SentenceTransformer
+
+from sbert_med.recipes import ConfigError
+from sbert_med.recipes.mar import MARConfig, train_mar
+
+
+def _config(tmp_path, tiny_encoder_path, tiny_decoder_path, qa_pairs_tsv, **kw):
+    base = dict(
+        output_dir=str(tmp_path / "mar"),
+        query_model=tiny_encoder_path,
+        query_pooling="mean",
+        document_model=tiny_decoder_path,
+        bridge="project",
+        train_data=qa_pairs_tsv,
+        batch_size=4,
+        stage1_batch_size=8,
+        stage2_batch_size=4,
+        init_max_steps=2,
+        stage1_max_steps=2,
+        stage2_max_steps=2,
+        document_max_length=32,
+        query_max_length=16,
+        lora_r=4,
+        lora_alpha=8,
+        mine_range_min=0,
+        save_steps=1,
+        use_cpu=True,
+        show_progress_bar=False,
+        learning_rate=1e-3,
+    )
+    base.update(kw)
+    return MARConfig(**base)
+
+
+def test_all_stages_reload_plainly(tmp_path, tiny_encoder_path, tiny_decoder_path, qa_pairs_tsv, tiny_corpus):
+    config = _config(tmp_path, tiny_encoder_path, tiny_decoder_path, qa_pairs_tsv)
+    model_dir = train_mar(config)
+    stages = Path(config.output_dir) / "stages"
+    for stage in ("init_query", "init_document", "stage1", "stage2"):
+        assert (stages / stage / "STAGE_DONE").is_file(), stage
+        SentenceTransformer(str(stages / stage))  # every stage leaves a loadable model
+    model = SentenceTransformer(model_dir)
+    q, d = model.encode_query(tiny_corpus[:2]), model.encode_document(tiny_corpus[:2])
+    assert q.shape == d.shape == (2, 64)  # "project": queries mapped to the decoder's width
+    assert "adapter_config.json" not in {p.name for p in Path(model_dir).rglob("*")}  # LoRA merged
+    # Stage I changed the query tower only; Stage II both.
+    s1, s2 = SentenceTransformer(str(stages / "stage1")), SentenceTransformer(str(stages / "stage2"))
+    init_doc = SentenceTransformer(str(stages / "init_document"))
+    np.testing.assert_allclose(s1.encode_document(tiny_corpus), init_doc.encode(tiny_corpus), atol=1e-5)
+    assert not np.allclose(s2.encode_document(tiny_corpus), s1.encode_document(tiny_corpus), atol=1e-5)
+    # rerunning skips finished stages
+    info = json.loads((stages / "stage2" / "STAGE_DONE").read_text())
+    train_mar(config)
+    assert json.loads((stages / "stage2" / "STAGE_DONE").read_text()) == info
+
+
+def test_ablation_switches(tmp_path, tiny_encoder_path, tiny_decoder_path, qa_pairs_tsv):
+    config = _config(
+        tmp_path,
+        tiny_encoder_path,
+        tiny_decoder_path,
+        qa_pairs_tsv,
+        run_init=False,
+        run_stage2=False,
+        stage1_mse_weight=0.0,
+        bridge="truncate",
+    )
+    model = SentenceTransformer(train_mar(config))
+    stages = Path(config.output_dir) / "stages"
+    assert sorted(p.name for p in stages.iterdir()) == ["stage1"]
+    assert model.encode_query(["chest pain"]).shape == (1, 32)  # truncate_dim = query width
+    logs = json.loads((Path(config.checkpoint_dir) / "stage1" / "checkpoint-2" / "trainer_state.json").read_text())
+    assert not any("align_mse" in entry for entry in logs["log_history"])
+
+
+def test_switch_errors(tmp_path, tiny_encoder_path, tiny_decoder_path, qa_pairs_tsv):
+    with pytest.raises(ConfigError, match="at least one of run_init"):
+        _config(
+            tmp_path,
+            tiny_encoder_path,
+            tiny_decoder_path,
+            qa_pairs_tsv,
+            run_init=False,
+            run_stage1=False,
+            run_stage2=False,
+        )
+    with pytest.raises(ConfigError, match="cannot both be 0"):
+        _config(
+            tmp_path,
+            tiny_encoder_path,
+            tiny_decoder_path,
+            qa_pairs_tsv,
+            stage1_mse_weight=0,
+            stage1_contrastive_weight=0,
+        )
