@@ -2,7 +2,7 @@
 long-context backbone, side by side in one run.
 
 Usage:
-    python bench/bench_long_docs.py [--num-queries 60] [--work bench/_work/long_docs] [--with-smollm2] [--write]
+    python bench/bench_long_docs.py [--num-queries 40] [--work bench/_work/long_docs] [--with-smollm2] [--write]
 
 How the task is built (real MedQuAD text from ../shared/data/medquad, seeded):
 
@@ -10,7 +10,7 @@ How the task is built (real MedQuAD text from ../shared/data/medquad, seeded):
 2. Filler: MedQuAD answers of *train* pages (the splits share no topic page, so no filler answers a test query).
 3. Each query gets one long document: filler answers until the prefix is at least ``--prefix-tokens`` (default 560)
    tokens long in *every* tokenizer compared, then the query's answer, then more filler up to ~``--total-tokens``
-   (default 1,300) MiniLM tokens. The answer therefore starts after token 512 for every model. Filler answers are
+   (default 1,000) MiniLM tokens. The answer therefore starts after token 512 for every model. Filler answers are
    used once. The corpus is the ``--num-queries`` long documents; each query has exactly one relevant document.
 4. Methods, on the same documents: all-MiniLM-L6-v2 truncating at its default 256 and at 512 tokens (counted
    truncation), MiniLM chunk-and-pool (windows of its max_seq_length, 32-token overlap; mean and max pooling);
@@ -110,9 +110,9 @@ def retrieval_metrics(query_embeddings: np.ndarray, document_embeddings: np.ndar
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--num-queries", type=int, default=60)
+    parser.add_argument("--num-queries", type=int, default=40)
     parser.add_argument("--prefix-tokens", type=int, default=560)
-    parser.add_argument("--total-tokens", type=int, default=1300)
+    parser.add_argument("--total-tokens", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--work", default=str(REPO / "bench" / "_work" / "long_docs"))
     parser.add_argument("--with-smollm2", action="store_true")

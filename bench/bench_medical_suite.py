@@ -38,14 +38,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="/tmp/bench_medical_suite")
     parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
-    parser.add_argument("--max-seq-length", type=int, default=256)
+    parser.add_argument("--max-seq-length", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--medquad-queries", type=int, default=40)
-    parser.add_argument("--medquad-corpus", type=int, default=80)
-    parser.add_argument("--nfcorpus-queries", type=int, default=10)
-    parser.add_argument("--nfcorpus-corpus", type=int, default=100)
-    parser.add_argument("--pubmedqa-queries", type=int, default=40)
-    parser.add_argument("--pubmedqa-corpus", type=int, default=60)
+    parser.add_argument("--medquad-queries", type=int, default=30)
+    parser.add_argument("--medquad-corpus", type=int, default=60)
+    parser.add_argument("--nfcorpus-queries", type=int, default=8)
+    parser.add_argument("--nfcorpus-corpus", type=int, default=80)
+    parser.add_argument("--pubmedqa-queries", type=int, default=30)
+    parser.add_argument("--pubmedqa-corpus", type=int, default=40)
+    parser.add_argument("--efficiency-queries", type=int, default=64)
+    parser.add_argument("--efficiency-documents", type=int, default=8)
+    parser.add_argument("--efficiency-single", type=int, default=5)
     parser.add_argument("--models", nargs="*", default=None, help="NAME=PATH items (default: the four of issue 5)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -68,12 +71,13 @@ def main() -> None:
     note = (f"Subsets (seed 0): MedQuAD test_mini {args.medquad_queries} q / {args.medquad_corpus} docs; "
             f"NFCorpus test {args.nfcorpus_queries} q / {args.nfcorpus_corpus} docs; PubMedQA test_official500 "
             f"{args.pubmedqa_queries} q / {args.pubmedqa_corpus} docs; BIOSSES 100 pairs. max_seq_length "
-            f"{args.max_seq_length}. 2 shared CPU cores.")
+            f"{args.max_seq_length} (BM25 sees full texts). 2 CPU cores shared with other jobs.")
     start = time.time()
     results = evaluate_models(
         models, tasks, out_dir=args.out, data_dir=args.data_dir, max_seq_length=args.max_seq_length,
         batch_size=args.batch_size, truncate_dims=(512, 256, 128, 64), efficiency=True,
-        efficiency_queries=64, efficiency_documents=16, efficiency_single=10, note=note,
+        efficiency_queries=args.efficiency_queries,
+        efficiency_documents=args.efficiency_documents, efficiency_single=args.efficiency_single, note=note,
     )
     elapsed = time.time() - start
     out = Path(args.out)

@@ -83,9 +83,13 @@ def build_faiss_index(
 
     on_gpu = use_gpu and kind != "hnsw" and precision != "binary" and gpu_available()
     if use_gpu and not on_gpu:
-        logger.info("Building %s on CPU (faiss-gpu missing, or no GPU version of this index)", description)
+        logger.debug("Building %s on CPU (faiss-gpu missing, or no GPU version of this index)", description)
     if on_gpu:
-        index = faiss.index_cpu_to_all_gpus(index)
+        try:
+            index = faiss.index_cpu_to_all_gpus(index)
+        except RuntimeError as exc:  # e.g. an index type this faiss-gpu build cannot move
+            logger.warning("Building %s on CPU: faiss-gpu could not take it (%s)", description, exc)
+            on_gpu = False
     if not index.is_trained:
         sample = embeddings
         if len(embeddings) > params.get("max_train_points", 262144):

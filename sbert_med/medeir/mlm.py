@@ -8,6 +8,7 @@ checkpoint when it has one (ModernBERT, BERT) and initialised otherwise (all-Min
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 from collections.abc import Sequence
@@ -115,10 +116,13 @@ def continue_pretraining(
         eval_dataset = Dataset.from_dict({"text": list(eval_texts)}).map(tokenize, batched=True,
                                                                           remove_columns=["text"])
     collator = DataCollatorForLanguageModeling(tokenizer=tokenizer, mlm_probability=mlm_probability)
+    # transformers 5 takes a warm-up ratio as a float warmup_steps; 4.x has warmup_ratio
+    warmup = {"warmup_ratio": warmup_ratio} if "warmup_ratio" in inspect.signature(TrainingArguments).parameters else {
+        "warmup_steps": warmup_ratio}
     args = TrainingArguments(
         output_dir=str(output_dir), num_train_epochs=epochs, max_steps=max_steps,
         per_device_train_batch_size=batch_size, per_device_eval_batch_size=batch_size, learning_rate=learning_rate,
-        warmup_steps=warmup_ratio, weight_decay=weight_decay, save_strategy="steps", save_steps=save_steps,
+        weight_decay=weight_decay, save_strategy="steps", save_steps=save_steps, **warmup,
         save_total_limit=1, logging_steps=10, seed=seed, data_seed=seed, use_cpu=use_cpu, bf16=bf16,
         report_to="none", disable_tqdm=not show_progress_bar, remove_unused_columns=True,
     )

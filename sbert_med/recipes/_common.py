@@ -101,14 +101,18 @@ def save_final_model(
     recipe_config: dict | None = None,
     eval_results: dict | None = None,
 ) -> str:
-    """Merge adapters, check, save with the family's generated card (``sbert_med.hub.save_with_card``)."""
+    """Merge adapters, check, save with the family's generated card (``sbert_med.hub.save_with_card``).
+
+    ``eval_results`` is ``{task: {metric: value}}`` for this model (e.g. ``{"medquad-dev": {"ndcg@10": 0.8}}``).
+    """
     Path(output_dir).mkdir(parents=True, exist_ok=True)
     try:
         from sbert_med.hub import save_with_card
     except ImportError:
         save_with_card = None
     if save_with_card is not None:
-        save_with_card(model, output_dir, family=family, eval_results=eval_results, recipe_config=recipe_config)
+        results = {"this model": eval_results} if eval_results else None
+        save_with_card(model, output_dir, family=family, eval_results=results, recipe_config=recipe_config)
         return output_dir
     # sbert_med.hub not delivered yet: merge + check ourselves, then ST's own generated card.
     logger.warning("sbert_med.hub.save_with_card not available: saving with sentence-transformers' card")

@@ -263,5 +263,5 @@ def train_cardioembed(config: CardioEmbedConfig) -> str:
         config.model_dir,
         family="cardioembed",
         recipe_config=config.to_dict(),
-        eval_results={f"test_{k}": v for k, v in results["trained"].items()},
+        eval_results={"paraphrase-test": results["trained"]},
     )

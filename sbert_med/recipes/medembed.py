@@ -213,5 +213,9 @@ def train_medembed(config: MedEmbedConfig) -> str:
         info["dev"] = eval_results
         (Path(config.output_dir) / "train_info.json").write_text(json.dumps(info, indent=2))
     return save_final_model(
-        model, config.model_dir, family="medembed", recipe_config=config.to_dict(), eval_results=eval_results
+        model,
+        config.model_dir,
+        family="medembed",
+        recipe_config=config.to_dict(),
+        eval_results={"dev": eval_results} if eval_results else None,
     )

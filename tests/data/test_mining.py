@@ -41,28 +41,36 @@ def own_answers_as_negatives(mined: Dataset, answers, negative_columns) -> int:
                for row in mined for column in negative_columns)
 
 
-def test_duplicate_questions_never_get_their_own_answers_as_negatives(minilm, medquad_subset):
+@pytest.fixture(scope="module")
+def embedding_cache(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("mining_cache"))
+
+
+@pytest.mark.slow
+def test_duplicate_questions_never_get_their_own_answers_as_negatives(minilm, medquad_subset, embedding_cache):
     rows, distractors, answers = medquad_subset
     dataset = Dataset.from_dict({"query": [row["query"] for row in rows], "document": [row["document"] for row in rows],
                                  "query_id": [row["query_id"] for row in rows]})
     # plain sentence-transformers groups only identical query strings: "What is (are) Q Fever ?" and
     # "What is (are) Q fever ?" then get each other's answers as hard negatives
     plain = mine_hard_negatives(dataset.select_columns(["query", "document"]), minilm, corpus=distractors,
-                                num_negatives=3, output_format="n-tuple", use_faiss=True, verbose=False)
+                                num_negatives=3, output_format="n-tuple", use_faiss=True, verbose=False,
+                                cache_folder=embedding_cache)
     assert own_answers_as_negatives(plain, answers, ["negative_1", "negative_2", "negative_3"]) > 0
     mined, report = mine_negatives(dataset, model=minilm, corpus=distractors, num_negatives=3, relative_margin=None,
-                                   return_report=True)
+                                   cache_folder=embedding_cache, return_report=True)
     assert len(mined) >= 0.9 * len(dataset)
     assert own_answers_as_negatives(mined, answers, ["negative_1", "negative_2", "negative_3"]) == 0
     assert report.dropped["known_positive"] > 0
     assert mined.column_names == ["query", "document", "negative_1", "negative_2", "negative_3", "query_id"]
     # the relative margin drops more (candidates scoring within 5% of the weakest positive), and says so
     _, margin_report = mine_negatives(dataset, model=minilm, corpus=distractors, num_negatives=3,
-                                      relative_margin=0.05, return_report=True)
+                                      relative_margin=0.05, cache_folder=embedding_cache, return_report=True)
     assert margin_report.dropped["relative_margin"] > 0
 
 
-def test_known_positives_from_qrels_and_judge(minilm, medquad_subset):
+@pytest.mark.slow
+def test_known_positives_from_qrels_and_judge(minilm, medquad_subset, embedding_cache):
     rows, distractors, answers = medquad_subset
     # one answer per question in the dataset; the others only in the corpus, known from the qrels
     first = {}
@@ -74,14 +82,41 @@ def test_known_positives_from_qrels_and_judge(minilm, medquad_subset):
     for row in rows:
         known[row["query"]].add(row["document"])
     mined, report = mine_negatives(dataset, model=minilm, corpus=corpus, known_positives=known, num_negatives=2,
-                                   relative_margin=None, output_format="triplet", return_report=True)
+                                   relative_margin=None, output_format="triplet", cache_folder=embedding_cache,
+                                   return_report=True)
     assert own_answers_as_negatives(mined, answers, ["negative"]) == 0 and report.dropped["known_positive"] > 0
     # a judge that finds every answer mentioning "symptoms" relevant: none of those survive
     judged, judge_report = mine_negatives(
         dataset, model=minilm, corpus=corpus, known_positives=known, num_negatives=2, relative_margin=None,
-        judge=lambda pairs: ["symptoms" in document.lower() for _, document in pairs], return_report=True)
+        judge=lambda pairs: ["symptoms" in document.lower() for _, document in pairs], cache_folder=embedding_cache,
+        return_report=True)
     assert all("symptoms" not in row[column].lower() for row in judged for column in ("negative_1", "negative_2"))
     assert judge_report.dropped["judge_relevant"] > 0 and judge_report.counts["judged"] > 0
+
+
+def test_case_variants_of_a_question_share_their_answers(minilm):
+    """The fast version of the MedQuAD test: two pages ask the same question with different capitalisation."""
+    rows = [
+        ("What is (are) Q fever ?", "Q fever is a disease caused by the bacterium Coxiella burnetii, spread by cattle."),
+        ("What is (are) Q Fever ?", "Q fever is a zoonotic infection with Coxiella burnetii causing fever and pneumonia."),
+        ("What are the symptoms of Q fever ?", "Symptoms of Q fever include high fever, headache and muscle pain."),
+        ("What is (are) Lyme disease ?", "Lyme disease is caused by Borrelia burgdorferi transmitted by ticks."),
+        ("What is (are) Asthma ?", "Asthma is a chronic disease of the airways causing wheezing and breathlessness."),
+    ]
+    corpus = ["Brucellosis is an infection with Brucella bacteria from unpasteurized milk.",
+              "Tularemia is caused by Francisella tularensis, spread by rabbits and ticks.",
+              "Anthrax is caused by Bacillus anthracis spores found in soil and livestock."]
+    dataset = Dataset.from_dict({"query": [q for q, _ in rows], "document": [d for _, d in rows]})
+    plain = mine_hard_negatives(dataset, minilm, corpus=corpus, num_negatives=1, output_format="triplet",
+                                verbose=False)
+    leaked = [row for row in plain if row["query"].startswith("What is (are) Q") and "Coxiella" in row["negative"]]
+    assert leaked, "plain mining pairs each Q fever question with the other page's answer"
+    mined, report = mine_negatives(dataset, model=minilm, corpus=corpus, num_negatives=2, relative_margin=None,
+                                   return_report=True)
+    for row in mined:
+        if row["query"].lower().startswith("what is (are) q fever"):
+            assert "Coxiella" not in row["negative_1"] + row["negative_2"]
+    assert report.dropped["known_positive"] >= 2
 
 
 def test_options_are_checked(minilm):

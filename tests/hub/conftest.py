@@ -35,6 +35,12 @@ def make_asymmetric_lora_model(encoder_path: str, decoder_path: str):
     return model
 
 
+@pytest.fixture(scope="session")
+def make_asym_lora():
+    """The builder itself, for module-scoped fixtures."""
+    return make_asymmetric_lora_model
+
+
 @pytest.fixture
 def asym_lora_model(tiny_encoder_path, tiny_decoder_path):
     return make_asymmetric_lora_model(tiny_encoder_path, tiny_decoder_path)

@@ -15,9 +15,11 @@ from sbert_med.modules import build_asymmetric_model, encoder_tower
 REPO = "med-org/mar-tiny"
 
 
-@pytest.fixture
-def saved_model(asym_lora_model, tmp_path):
-    return save_with_card(asym_lora_model, tmp_path / "model", family="mar", recipe_config={"recipe": "mar"})
+@pytest.fixture(scope="module")
+def saved_model(make_asym_lora, tiny_encoder_path, tiny_decoder_path, tmp_path_factory):
+    model = make_asym_lora(tiny_encoder_path, tiny_decoder_path)
+    return save_with_card(model, tmp_path_factory.mktemp("push") / "model", family="mar",
+                          recipe_config={"recipe": "mar"})
 
 
 def test_push_creates_private_repo_and_commits_the_staged_files(saved_model, fake_hub, tmp_path, caplog):
@@ -54,6 +56,7 @@ def test_dry_run_writes_exactly_what_would_be_uploaded(saved_model, fake_hub, tm
         push_model(saved_model, REPO, dry_run_dir=tmp_path / "dry")
 
 
+@pytest.mark.slow
 def test_public_flag_and_cli(saved_model, fake_hub, tmp_path, capsys):
     assert main(["push", saved_model, REPO, "--public"]) == 0
     create = json.loads(fake_hub.requests[0]["body"])
@@ -65,6 +68,7 @@ def test_public_flag_and_cli(saved_model, fake_hub, tmp_path, capsys):
     assert "repo_id must look like 'user-or-org/model-name'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_model_failing_check_model_is_refused(tiny_encoder_path, tiny_decoder_path, fake_hub, tmp_path):
     # a decoder tower pooled on the last token whose tokenizer does not append EOS: check_model fails
     model = build_asymmetric_model(

@@ -49,11 +49,12 @@ def python_snippet(card: str) -> str:
     return blocks[0]
 
 
-@pytest.fixture
-def saved(asym_lora_model, tmp_path):
-    path = save_with_card(asym_lora_model, tmp_path / "mar", family="mar", card_data=card_data(),
+@pytest.fixture(scope="module")
+def saved(make_asym_lora, tiny_encoder_path, tiny_decoder_path, tmp_path_factory):
+    model = make_asym_lora(tiny_encoder_path, tiny_decoder_path)
+    path = save_with_card(model, tmp_path_factory.mktemp("saved") / "mar", family="mar", card_data=card_data(),
                           eval_results=EVAL_RESULTS, recipe_config=RECIPE)
-    return asym_lora_model, Path(path)
+    return model, Path(path)
 
 
 def test_golden_card_of_asymmetric_model_with_merged_lora(saved):
@@ -95,6 +96,7 @@ def test_saved_model_reloads_plainly_with_identical_embeddings(saved):
     assert stored["data_sources"][0]["name"] == "MedQuAD" and stored["data_sources"][0]["license"] == "CC BY 4.0"
 
 
+@pytest.mark.slow
 def test_lora_was_really_merged(asym_lora_model, tmp_path):
     texts = ["Metformin lowers blood glucose."]
     doc = asym_lora_model[0].sub_modules["document"][0].model
@@ -106,6 +108,7 @@ def test_lora_was_really_merged(asym_lora_model, tmp_path):
     np.testing.assert_allclose(SentenceTransformer(path, device="cpu").encode_document(texts), tuned, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", ["medembed", "medeir"])
 def test_encoder_families(family, tiny_encoder_path, tmp_path):
     from sentence_transformers.base.modules import Normalize
@@ -122,6 +125,7 @@ def test_encoder_families(family, tiny_encoder_path, tmp_path):
     assert f"- {family}\n" in card.split("---")[1]  # family tag in the metadata
 
 
+@pytest.mark.slow
 def test_cardioembed_family_shows_eos_pooling(tiny_decoder_path, tmp_path):
     from sentence_transformers.base.modules import Normalize
 

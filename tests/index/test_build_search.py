@@ -26,8 +26,13 @@ def brute_force(index: MedIndex, queries: np.ndarray, top_k: int):
     return np.take_along_axis(scores, order, axis=1), order
 
 
-@pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("precision", PRECISIONS)
+FAST = {("flat", "float32"), ("ivf", "int8"), ("hnsw", "binary")}
+
+
+@pytest.mark.parametrize(
+    ("kind", "precision"),
+    [pytest.param(k, p, marks=() if (k, p) in FAST else pytest.mark.slow) for k in KINDS for p in PRECISIONS],
+)
 def test_every_kind_and_precision_builds_reloads_and_finds_itself(tiny_model, corpus_file, tmp_path, kind,
                                                                    precision):
     built = build_index(tiny_model, corpus_file, tmp_path / "idx", kind=kind, precision=precision, nlist=2,

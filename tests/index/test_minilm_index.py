@@ -10,6 +10,8 @@ from sentence_transformers import SentenceTransformer
 
 from sbert_med.index import MedIndex, build_index
 
+pytestmark = pytest.mark.slow  # real model: ~1 min on a busy 2-core machine
+
 
 @pytest.fixture(scope="module")
 def minilm(minilm_path):

@@ -15,7 +15,7 @@ import pytest
 
 from sbert_med.index import MedIndex, build_index
 
-NUM_DOCS = 120
+NUM_DOCS = 60
 SHARD_SIZE = 10
 
 BUILD_SCRIPT = textwrap.dedent(
@@ -50,6 +50,7 @@ def corpus_file(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow  # a subprocess that imports torch, then two builds
 def test_killed_build_resumes_and_equals_uninterrupted_build(tiny_model, tiny_encoder_path, corpus_file, tmp_path,
                                                              caplog):
     script = tmp_path / "build.py"
@@ -139,3 +140,12 @@ def test_shards_of_another_build_are_refused(tiny_model, tiny_encoder_path, corp
     with pytest.raises(ValueError, match="shard_size was 10, now 20"):
         build_index(tiny_model, corpus_file, tmp_path / "b", shard_size=20, shard_dir=shards,
                     show_progress_bar=False)
+
+
+@pytest.mark.slow  # starts two spawned worker processes
+def test_multi_process_encoding_equals_single_process(tiny_model, corpus_file, tmp_path):
+    single = build_index(tiny_model, corpus_file, tmp_path / "single", shard_size=SHARD_SIZE,
+                         show_progress_bar=False)
+    pooled = build_index(tiny_model, corpus_file, tmp_path / "pooled", shard_size=SHARD_SIZE,
+                         devices=["cpu", "cpu"], show_progress_bar=False)
+    np.testing.assert_allclose(np.asarray(pooled.embeddings), np.asarray(single.embeddings), atol=1e-5)

@@ -22,3 +22,33 @@ def tiny_project_model(tiny_encoder_path, tiny_decoder_path) -> SentenceTransfor
     return build_asymmetric_model(
         encoder_tower(tiny_encoder_path, pooling="mean"), eos_tower(tiny_decoder_path), bridge="project"
     )
+
+
+REAL_MAX_SEQ_LENGTH = 32
+
+
+@pytest.fixture(scope="session")
+def medquad_pairs(shared_data) -> list[tuple[str, str]]:
+    """(question, answer) training pairs of MedQuAD, spread over topics (every 97th of the file)."""
+    import csv
+
+    with open(shared_data / "medquad" / "train_pairs.tsv", newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    return [(row["query"], row["document"]) for row in rows[::97]]
+
+
+@pytest.fixture(scope="session")
+def real_model_session(minilm_path, smollm2_path) -> SentenceTransformer:
+    """all-MiniLM-L6-v2 (query, 384-d) + SmolLM2-135M (document, 576-d, EOS pooling), truncate bridge."""
+    return build_asymmetric_model(
+        encoder_tower(minilm_path, max_seq_length=REAL_MAX_SEQ_LENGTH),
+        eos_tower(smollm2_path, max_seq_length=REAL_MAX_SEQ_LENGTH),
+        bridge="truncate",
+    )
+
+
+@pytest.fixture
+def real_model(real_model_session) -> SentenceTransformer:
+    import copy
+
+    return copy.deepcopy(real_model_session)
