@@ -91,6 +91,40 @@ def numpy_search(embeddings: np.ndarray, queries: np.ndarray, k: int):
     return np.take_along_axis(top_scores, order, axis=1), np.take_along_axis(top, order, axis=1)
 
 
+def plot(rows: list[dict], path: str, *, num_docs: int, subset: bool, k: int) -> None:
+    """Recall@k vs queries/s (one query per call), one point per index."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    groups: dict[str, list[dict]] = {}
+    for row in rows[1:]:
+        groups.setdefault(" ".join(row["variant"].split()[:2]) + (" +rescore" if "+rescore" in row["variant"]
+                                                                   else ""), []).append(row)
+    for name, members in groups.items():
+        xs = [row["single_qps"] for row in members]
+        ax.plot(xs, [row["recall"] for row in members], marker="o", label=f"{name} ({members[0]['faiss']})")
+        for row in members:
+            knob = [part for part in row["variant"].split() if "=" in part]
+            if knob:
+                ax.annotate(knob[0], (row["single_qps"], row["recall"]), fontsize=6, xytext=(3, -8),
+                            textcoords="offset points")
+    ax.axvline(rows[0]["single_qps"], color="grey", linestyle="--", label="NumPy brute force")
+    ax.legend(fontsize=7, loc="lower left")
+    ax.set_xscale("log")
+    ax.set_xlabel("queries/s (one query per call, 1 thread)")
+    ax.set_ylabel(f"recall@{k} vs flat")
+    ax.set_title(f"MedQuAD, {num_docs:,} answers"
+                 + (" (random subset)" if subset else "") + ", all-MiniLM-L6-v2", fontsize=10)
+    ax.grid(alpha=0.3)
+    fig.text(0.01, 0.01, "2 shared CPU cores; speeds are ratios to NumPy measured in the same run", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    logger.info("wrote %s", path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-docs", type=int, default=None, help="index only the first N shuffled documents")
@@ -192,7 +226,7 @@ def main() -> None:
         lines.append(
             f"| {row['variant']}{faiss_name} | {row['recall']:.4f} | {row['single_qps']:,.0f} | "
             f"{row['single_qps'] / base['single_qps']:.2f} | {row['batched_qps']:,.0f} | "
-            f"{row['batched_qps'] / base['batched_qps']:.2f} | {row['size_mb']:.1f} |"
+            f"{row['batched_qps'] / base['batched_qps']:.2f} | {row['size_mb']:.2f} |"
         )
     table = "\n".join(lines)
     print(table)
@@ -201,26 +235,7 @@ def main() -> None:
         {"rows": rows, "same_ids": same_ids, "num_queries": len(queries), "num_docs": len(corpus),
          "max_score_diff": max_score_diff}, indent=2))
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for row in rows:
-        ax.scatter(row["single_qps"], row["recall"], s=30)
-        ax.annotate(row["variant"].replace(" (baseline)", ""), (row["single_qps"], row["recall"]), fontsize=7,
-                    xytext=(4, 2), textcoords="offset points")
-    ax.set_xscale("log")
-    ax.set_xlabel("queries/s (one query per call, 1 thread)")
-    ax.set_ylabel(f"recall@{k} vs flat")
-    ax.set_title(f"MedQuAD, {len(corpus):,} answers"
-                 + (" (random subset)" if args.max_docs else "") + ", all-MiniLM-L6-v2", fontsize=10)
-    ax.grid(alpha=0.3)
-    fig.text(0.01, 0.01, "2 shared CPU cores; speeds are ratios to NumPy measured in the same run", fontsize=7)
-    fig.tight_layout()
-    fig.savefig(args.plot, dpi=120)
-    logger.info("wrote %s", args.plot)
+    plot(rows, args.plot, num_docs=len(corpus), subset=bool(args.max_docs), k=k)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ Usage:
 Steps:
     1. Build the task list (local BEIR folders of ../shared/data, seeded subsets so the large models fit a shared
        2-core CPU; the subsets are printed and written on the plots).
-    2. ``sbert_med.evaluation.evaluate_models``: retrieval through MTEB's own evaluation, BIOSSES Spearman, the
+    2. ``sbert_med.evaluation.evaluate_models``, breadth first (all models on MedQuAD, then BIOSSES, PubMedQA,
+       NFCorpus): retrieval through MTEB's own evaluation, BIOSSES Spearman, the
        Matryoshka sweep from cached embeddings, query/document speed of every model in the same process.
     3. Print the Markdown table and copy the two plots beside this script (bench/medical_suite_*.png).
 
@@ -73,12 +74,17 @@ def main() -> None:
             f"{args.pubmedqa_queries} q / {args.pubmedqa_corpus} docs; BIOSSES 100 pairs. max_seq_length "
             f"{args.max_seq_length} (BM25 sees full texts). 2 CPU cores shared with other jobs.")
     start = time.time()
-    results = evaluate_models(
-        models, tasks, out_dir=args.out, data_dir=args.data_dir, max_seq_length=args.max_seq_length,
-        batch_size=args.batch_size, truncate_dims=(512, 256, 128, 64), efficiency=True,
-        efficiency_queries=args.efficiency_queries,
-        efficiency_documents=args.efficiency_documents, efficiency_single=args.efficiency_single, note=note,
-    )
+    # Breadth first: every model on the cheapest tasks (and its speed) before any model on the costly ones, so an
+    # interrupted run still compares all models; each phase resumes from the results of the previous one.
+    order = [tasks[0], tasks[3], tasks[2], tasks[1]]  # MedQuAD, BIOSSES, PubMedQA, NFCorpus
+    phases = [order[: i + 1] for i in range(len(order))]
+    for phase in phases:
+        results = evaluate_models(
+            models, phase, out_dir=args.out, data_dir=args.data_dir, max_seq_length=args.max_seq_length,
+            batch_size=args.batch_size, truncate_dims=(512, 256, 128, 64), efficiency=True,
+            efficiency_queries=args.efficiency_queries,
+            efficiency_documents=args.efficiency_documents, efficiency_single=args.efficiency_single, note=note,
+        )
     elapsed = time.time() - start
     out = Path(args.out)
     for name in ("quality_vs_speed", "matryoshka"):

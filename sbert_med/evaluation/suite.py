@@ -13,7 +13,7 @@ from typing import Any
 from sbert_med.evaluation.beir_data import BeirData, load_beir
 from sbert_med.evaluation.efficiency import flatten_efficiency, measure_efficiency
 from sbert_med.evaluation.mteb_tasks import mteb_tasks_by_name
-from sbert_med.evaluation.report import EFFICIENCY_TASK, Results, write_report
+from sbert_med.evaluation.report import EFFICIENCY_TASK, Results, write_report, write_results_json
 from sbert_med.evaluation.retrieval import evaluate_retrieval, run_mteb
 from sbert_med.evaluation.sts import STSData, evaluate_sts, load_sts_tsv
 from sbert_med.evaluation.task_spec import TaskSpec
@@ -176,10 +176,14 @@ def evaluate_models(
             speed_queries = sts[0].sentences1[:efficiency_queries]
             speed_documents = sts[0].sentences2[:efficiency_documents]
 
-    def save() -> None:
-        write_report(results, out_dir, note=note,
-                     full_dims={m: info.get("embedding_dim") for m, info in settings["models"].items()})
+    def save(*, report: bool = False) -> None:
+        """Results and settings after every (model, task), so a crash loses nothing; tables and plots at the end."""
         settings_path.write_text(json.dumps(settings, indent=2) + "\n")
+        if report:
+            write_report(results, out_dir, note=note,
+                         full_dims={m: info.get("embedding_dim") for m, info in settings["models"].items()})
+        else:
+            write_results_json(results, results_path)
 
     for name, spec in model_specs.items():
         model_results = results.setdefault(name, {})
@@ -230,7 +234,7 @@ def evaluate_models(
             save()
         del model
         gc.collect()
-    save()
+    save(report=True)
     return results
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sbert_med.index.corpus import corpus_checksum
 from sbert_med.index.faiss_backend import read_index, search_faiss_index, set_search_params
 from sbert_med.index.manifest import IndexManifest
 
@@ -89,6 +90,9 @@ class MedIndex:
         if problems:
             raise ValueError(f"{folder}: the manifest says {manifest.num_documents} documents of "
                              f"{manifest.embedding_dim} dims, but " + "; ".join(problems))
+        if corpus_checksum(ids, texts) != manifest.corpus_checksum:
+            raise ValueError(f"{folder}: {CORPUS_FILE} does not match the manifest's corpus checksum "
+                             f"({manifest.corpus_checksum}); it was edited after the build, rebuild the index")
         return cls(folder, manifest, index, ids, texts, embeddings)
 
     def info(self) -> dict[str, Any]:

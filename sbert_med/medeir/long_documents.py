@@ -74,7 +74,7 @@ def encode_long_documents(
     *,
     mode: LongDocumentMode = "chunk",
     chunk_tokens: int | None = None,
-    stride: int = 32,
+    stride: int | None = None,
     pooling: ChunkPooling = "mean",
     batch_size: int = 32,
     cache_dir: str | Path | None = None,
@@ -90,7 +90,8 @@ def encode_long_documents(
             window and *counts* the documents and tokens it drops (logged as a warning and returned in the report).
         chunk_tokens: Document tokens per window; default (and maximum) what fits in ``model.max_seq_length`` next to
             the document prompt and the special tokens.
-        stride: Tokens shared by consecutive windows (``0 <= stride < chunk_tokens``).
+        stride: Tokens shared by consecutive windows (``0 <= stride < chunk_tokens``); default
+            ``min(32, chunk_tokens // 4)``.
         pooling: ``"mean"`` averages the (normalised) window embeddings, ``"max"`` takes the element-wise maximum;
             the result is normalised again.
         batch_size: Windows per forward pass.
@@ -127,7 +128,9 @@ def encode_long_documents(
     elif not 1 <= chunk_tokens <= window:
         raise ValueError(f"chunk_tokens must be between 1 and {window} (what fits next to the prompt), got "
                          f"{chunk_tokens!r}")
-    if not 0 <= stride < chunk_tokens:
+    if stride is None:
+        stride = min(32, chunk_tokens // 4)
+    if mode == "chunk" and not 0 <= stride < chunk_tokens:
         raise ValueError(f"stride must be >= 0 and < chunk_tokens={chunk_tokens}, got {stride!r}")
     report = LongDocumentReport(mode=mode, window_tokens=window)
     if mode == "chunk":

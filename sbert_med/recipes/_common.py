@@ -33,13 +33,25 @@ def trainer_class():
         return SentenceTransformerTrainer
 
 
+def last_complete_checkpoint(checkpoint_dir: str | Path) -> str | None:
+    """The highest ``checkpoint-N`` whose ``trainer_state.json`` was written (a run killed while saving leaves an
+    incomplete folder, which is skipped)."""
+    folder = Path(checkpoint_dir)
+    if not folder.is_dir():
+        return None
+    complete = [
+        (int(path.name.split("-")[1]), path)
+        for path in folder.glob("checkpoint-*")
+        if path.name.split("-")[1].isdigit() and (path / "trainer_state.json").is_file()
+    ]
+    return str(max(complete)[1]) if complete else None
+
+
 def resume_checkpoint(checkpoint_dir: str, resume: bool) -> str | None:
     """The last ``checkpoint-N`` folder in ``checkpoint_dir`` when ``resume`` is set (``None`` otherwise)."""
     if not resume:
         return None
-    from transformers.trainer_utils import get_last_checkpoint
-
-    last = get_last_checkpoint(checkpoint_dir) if Path(checkpoint_dir).is_dir() else None
+    last = last_complete_checkpoint(checkpoint_dir)
     if last is None:
         logger.warning("resume requested but %s holds no checkpoint: training from the start", checkpoint_dir)
     else:
@@ -111,6 +123,8 @@ def save_final_model(
     except ImportError:
         save_with_card = None
     if save_with_card is not None:
+        if eval_results and all(isinstance(v, (int, float)) for v in eval_results.values()):
+            eval_results = {"dev": eval_results}  # flat {metric: value}
         results = {"this model": eval_results} if eval_results else None
         save_with_card(model, output_dir, family=family, eval_results=results, recipe_config=recipe_config)
         return output_dir

@@ -112,8 +112,12 @@ def build_medembed_evaluator(config: MedEmbedConfig, *, name: str = "dev"):
 def _load_model(config: MedEmbedConfig):
     from sentence_transformers import SentenceTransformer
 
+    from sentence_transformers.base.modules import Normalize
+
     model = SentenceTransformer(config.model, device="cpu" if config.use_cpu else None)
     model.max_seq_length = config.passage_max_length
+    if not any(isinstance(module, Normalize) for module in model):
+        model.append(Normalize())  # trained with cosine: released unit-norm (check_model insists)
     if config.query_prompt:
         model.prompts = {**model.prompts, "query": config.query_prompt}
     return model

@@ -107,7 +107,7 @@ def test_case_variants_of_a_question_share_their_answers(minilm):
               "Tularemia is caused by Francisella tularensis, spread by rabbits and ticks.",
               "Anthrax is caused by Bacillus anthracis spores found in soil and livestock."]
     dataset = Dataset.from_dict({"query": [q for q, _ in rows], "document": [d for _, d in rows]})
-    plain = mine_hard_negatives(dataset, minilm, corpus=corpus, num_negatives=1, output_format="triplet",
+    plain = mine_hard_negatives(dataset, minilm, corpus=corpus, num_negatives=2, output_format="triplet",
                                 verbose=False)
     leaked = [row for row in plain if row["query"].startswith("What is (are) Q") and "Coxiella" in row["negative"]]
     assert leaked, "plain mining pairs each Q fever question with the other page's answer"

@@ -37,3 +37,19 @@ def test_sweep_encodes_once_and_truncates(tiny_encoder_path, beir_folder, tmp_pa
     again = evaluate_retrieval(model, data, truncate_dims=[None, 16, 8], cache_dir=cache, show_progress_bar=False)
     assert again == scores and sum(calls) == len(data.corpus)  # resumed from the cache: nothing re-encoded
     assert scores[8] != scores[None]  # truncation changes the ranking of a random 32-d model
+
+
+def test_prompts_are_honoured_per_route(tiny_encoder_path, beir_folder):
+    model = SentenceTransformer(tiny_encoder_path, device="cpu",
+                                prompts={"query": "task: search result | query: ", "document": "title: none | text: "})
+    seen = {}
+    for route in ("query", "document"):
+        original = getattr(model, f"encode_{route}")
+
+        def spy(texts, route=route, original=original, **kwargs):
+            seen[route] = kwargs.get("prompt")
+            return original(texts, **kwargs)
+
+        setattr(model, f"encode_{route}", spy)
+    evaluate_retrieval(model, load_beir(beir_folder), show_progress_bar=False)
+    assert seen == {"query": "task: search result | query: ", "document": "title: none | text: "}

@@ -7,16 +7,20 @@ import pytest
 from sbert_med.evaluation import evaluate_retrieval, ir_evaluator
 
 
-def test_mteb_path_agrees_with_information_retrieval_evaluator(minilm, medquad_small, tmp_path):
-    ours = evaluate_retrieval(minilm, medquad_small, truncate_dims=[None, 128], cache_dir=tmp_path / "cache",
-                              show_progress_bar=False)
+def test_mteb_path_agrees_with_information_retrieval_evaluator(minilm, medquad_small):
+    ours = evaluate_retrieval(minilm, medquad_small, show_progress_bar=False)
     st = ir_evaluator(medquad_small, show_progress_bar=False)(minilm)
     assert ours[None]["ndcg_at_10"] == pytest.approx(st["medquad_cosine_ndcg@10"], abs=1e-4)
     assert ours[None]["mrr_at_10"] == pytest.approx(st["medquad_cosine_mrr@10"], abs=1e-4)
     assert ours[None]["recall_at_10"] == pytest.approx(st["medquad_cosine_recall@10"], abs=1e-4)
     assert ours[None]["ndcg_at_10"] > 0.6  # a real model on real data, not a random ranking
 
-    # the Matryoshka sweep (truncated cached embeddings) agrees with the evaluator's own truncate_dim
+
+@pytest.mark.slow
+def test_matryoshka_sweep_agrees_with_evaluator_truncate_dim(minilm, medquad_small, tmp_path):
+    # the sweep (truncated cached embeddings) agrees with the evaluator's own truncate_dim
+    ours = evaluate_retrieval(minilm, medquad_small, truncate_dims=[None, 128], cache_dir=tmp_path / "cache",
+                              show_progress_bar=False)
     st_128 = ir_evaluator(medquad_small, truncate_dim=128, show_progress_bar=False)(minilm)
     assert ours[128]["ndcg_at_10"] == pytest.approx(st_128["medquad_cosine_ndcg@10"], abs=1e-4)
 

@@ -161,3 +161,41 @@ def test_bad_inputs_are_refused(asym_lora_model, tmp_path):
         save_with_card(asym_lora_model, tmp_path / "x", family="mar", eval_results=bad)
     with pytest.raises(ValueError, match=r"'m' / 'task' / 'ndcg' must be a number, got 'high'"):
         save_with_card(asym_lora_model, tmp_path / "x", family="mar", eval_results={"m": {"task": {"ndcg": "high"}}})
+
+
+@pytest.mark.slow
+def test_minilm_medembed_card_snippet_ranks_the_right_documents(minilm_path, tmp_path):
+    """Real model: the card of all-MiniLM-L6-v2 saved as a MedEmbed-family model; its snippet's similarities put
+    each usage query's answer first, and the saved model reloads with identical embeddings."""
+    model = SentenceTransformer(minilm_path, device="cpu")
+    card_data = MedModelCardData(base_models={"default": "sentence-transformers/all-MiniLM-L6-v2"},
+                                 license="apache-2.0")
+    path = Path(save_with_card(model, tmp_path / "minilm", family="medembed", card_data=card_data))
+    card = (path / "README.md").read_text()
+    assert "| default | sentence-transformers/all-MiniLM-L6-v2 | BertModel | 384 | 6 | mean |" in card
+    snippet = python_snippet(card).replace('"sentence_transformers_model_id"', json.dumps(str(path)))
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        exec(compile(snippet, "usage_snippet", "exec"), {})
+    numbers = np.array([float(x) for x in re.findall(r"-?\d+\.\d+", stdout.getvalue().split(")", 2)[-1])])
+    similarities = numbers.reshape(2, 3)
+    assert list(similarities.argmax(axis=1)) == [0, 1]  # hypertension -> drugs, anemia -> symptoms
+    texts = ["Iron deficiency anemia", "What is a stroke?"]
+    np.testing.assert_allclose(SentenceTransformer(str(path), device="cpu").encode(texts), model.encode(texts),
+                               atol=1e-6)
+
+
+@pytest.mark.slow
+def test_what_training_recorded_is_kept(tiny_encoder_path, tmp_path):
+    from sentence_transformers.base.modules import Normalize
+
+    from sbert_med.modules import encoder_tower
+
+    model = SentenceTransformer(modules=[*encoder_tower(tiny_encoder_path, pooling="mean"), Normalize()],
+                                device="cpu")
+    model.model_card_data.all_hyperparameters = {"learning_rate": 2e-05, "per_device_train_batch_size": 32}
+    model.model_card_data.license = "mit"
+    path = save_with_card(model, tmp_path / "m", family="medembed")
+    card = (Path(path) / "README.md").read_text()
+    assert isinstance(model.model_card_data, MedModelCardData)
+    assert "- `learning_rate`: 2e-05" in card and "license: mit" in card

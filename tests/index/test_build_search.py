@@ -69,6 +69,7 @@ def test_flat_equals_brute_force_cosine(tiny_model, corpus_file, tmp_path, tiny_
     np.testing.assert_allclose(np.asarray(index.embeddings), direct, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_ivf_with_all_lists_probed_equals_flat(tiny_model, corpus_file, tmp_path, tiny_corpus):
     flat = build_index(tiny_model, corpus_file, tmp_path / "flat", shard_dir=tmp_path / "shards",
                        show_progress_bar=False)
@@ -99,9 +100,14 @@ def test_bad_options_are_refused(tiny_model, corpus_file, tmp_path):
         MedIndex.load(tmp_path)
 
 
+@pytest.mark.slow
 def test_tampered_index_is_refused(tiny_model, corpus_file, tmp_path):
     build_index(tiny_model, corpus_file, tmp_path / "idx", show_progress_bar=False)
     corpus = tmp_path / "idx" / "corpus.jsonl"
     corpus.write_text("".join(corpus.read_text().splitlines(keepends=True)[:-1]))
     with pytest.raises(ValueError, match="manifest says 80 documents .* corpus.jsonl holds 79"):
+        MedIndex.load(tmp_path / "idx")
+    build_index(tiny_model, corpus_file, tmp_path / "idx", overwrite=True, show_progress_bar=False)
+    corpus.write_text(corpus.read_text().replace("Anemia", "Anaemia"))
+    with pytest.raises(ValueError, match="corpus.jsonl does not match the manifest's corpus checksum"):
         MedIndex.load(tmp_path / "idx")

@@ -128,6 +128,7 @@ def test_truncated_shard_is_reencoded(tiny_model, corpus_file, tmp_path):
     np.testing.assert_array_equal(np.asarray(first.embeddings), np.asarray(second.embeddings))
 
 
+@pytest.mark.slow
 def test_shards_of_another_build_are_refused(tiny_model, tiny_encoder_path, corpus_file, tmp_path, tiny_corpus):
     shards = tmp_path / "shards"
     build_index(tiny_model, corpus_file, tmp_path / "a", shard_size=SHARD_SIZE, shard_dir=shards,
