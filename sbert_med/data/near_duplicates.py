@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-import zlib
+import hashlib
 from collections import defaultdict
 
 import numpy as np
 
 from sbert_med.data.text_normalize import word_ngrams
 
-_PRIME = np.uint64((1 << 61) - 1)
+_M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+
+
+def _mix(values: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: a bijective, well-mixed 64-bit hash (uint64 arithmetic wraps modulo 2**64)."""
+    values = (values ^ (values >> np.uint64(30))) * _M1
+    values = (values ^ (values >> np.uint64(27))) * _M2
+    return values ^ (values >> np.uint64(31))
 
 
 class NearDuplicateIndex:
@@ -36,8 +43,7 @@ class NearDuplicateIndex:
         self.bands = bands
         self.rows = num_perm // bands
         rng = np.random.default_rng(seed)
-        self._a = rng.integers(1, 1 << 31, size=num_perm, dtype=np.uint64)
-        self._b = rng.integers(0, 1 << 31, size=num_perm, dtype=np.uint64)
+        self._seeds = rng.integers(0, np.iinfo(np.int64).max, size=num_perm, dtype=np.int64).astype(np.uint64)
         self._buckets: list[dict[bytes, list[int]]] = [defaultdict(list) for _ in range(bands)]
         self._keys: list = []
         self._shingles: list[frozenset[str]] = []
@@ -49,8 +55,11 @@ class NearDuplicateIndex:
         return frozenset(word_ngrams(text, self.ngram))
 
     def _signature(self, shingles: frozenset[str]) -> np.ndarray:
-        hashes = np.fromiter((zlib.crc32(s.encode("utf-8")) for s in shingles), dtype=np.uint64, count=len(shingles))
-        return ((hashes[:, None] * self._a[None, :] + self._b[None, :]) % _PRIME).min(axis=0)
+        hashes = np.fromiter(
+            (int.from_bytes(hashlib.blake2b(s.encode("utf-8"), digest_size=8).digest(), "little") for s in shingles),
+            dtype=np.uint64, count=len(shingles),
+        )
+        return _mix(hashes[:, None] ^ self._seeds[None, :]).min(axis=0)
 
     def _band_keys(self, signature: np.ndarray) -> list[bytes]:
         return [signature[band * self.rows : (band + 1) * self.rows].tobytes() for band in range(self.bands)]

@@ -163,20 +163,29 @@ def encode_long_documents(
 def split_into_chunks(tokenizer, document: str, *, chunk_tokens: int, stride: int) -> list[str]:
     """Cut ``document`` into windows of ``chunk_tokens`` tokens overlapping by ``stride``, as substrings of the text.
 
-    Windows are cut at token boundaries (from the tokenizer's character offsets), so the text of a window
-    re-tokenises to (about) ``chunk_tokens`` tokens; nothing of the document is left out.
+    Windows are cut at token boundaries (from the tokenizer's character offsets) and shrunk when their text
+    re-tokenises to more than ``chunk_tokens`` tokens, so every window fits; nothing of the document is left out.
     """
     offsets = [span for span in tokenizer(document, add_special_tokens=False, return_offsets_mapping=True,
                                           verbose=False)["offset_mapping"] if span[1] > span[0]]
     if len(offsets) <= chunk_tokens:
         return [document]
-    chunks, step = [], chunk_tokens - stride
-    for first in range(0, len(offsets), step):
+    chunks, first = [], 0
+    while True:
         last = min(first + chunk_tokens, len(offsets)) - 1
-        chunks.append(document[offsets[first][0] : offsets[last][1]])
+        text = document[offsets[first][0] : offsets[last][1]]
+        # a window cut inside a word can re-tokenise into more pieces: shrink it until it fits
+        while last > first and _count_tokens(tokenizer, text) > chunk_tokens:
+            last -= 1
+            text = document[offsets[first][0] : offsets[last][1]]
+        chunks.append(text)
         if last == len(offsets) - 1:
-            break
-    return chunks
+            return chunks
+        first = max(last + 1 - stride, first + 1)
+
+
+def _count_tokens(tokenizer, text: str) -> int:
+    return len(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
 
 
 def _encode_block(model, documents, *, mode, chunk_tokens, stride, pooling, prompt, window, batch_size):

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import pytest
 
-from sbert_med.medeir import read_glossary_terms, read_texts
+from sbert_med.medeir import read_texts
 
 
 def test_read_txt_jsonl_tsv(tmp_path):
     (tmp_path / "a.txt").write_text("first line\n\n second line \n")
-    (tmp_path / "b.jsonl").write_text('{"_id": "1", "title": "Heart", "text": "It pumps."}\n{"_id": "2", "text": "x"}\n')
+    (tmp_path / "b.jsonl").write_text('{"_id": "1", "title": "Heart", "text": "It pumps."}\n{"text": "x"}\n')
     (tmp_path / "c.tsv").write_text("term\tdefinition\natrium\tupper chamber\nventricle\tlower chamber\n")
     assert read_texts(tmp_path / "a.txt") == ["first line", "second line"]
     assert read_texts(tmp_path / "b.jsonl") == ["Heart. It pumps.", "x"]

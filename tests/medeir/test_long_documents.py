@@ -37,7 +37,7 @@ def test_split_into_chunks_covers_the_document(tiny_model):
 
 
 def test_truncation_is_counted_and_reported(tiny_model, caplog):
-    documents = [_long_text(10), "A short one.", _long_text(3)]
+    documents = [_long_text(10), "A short one.", _long_text(4)]
     lengths = [len(tiny_model.tokenizer.tokenize(d)) for d in documents]
     window = 30  # 32 minus [CLS] and [SEP]
     with caplog.at_level(logging.WARNING, logger="sbert_med.medeir.long_documents"):

@@ -21,7 +21,8 @@ def _tiny_model(path: str) -> SentenceTransformer:
 def test_extension_mechanics_and_mean_init(tiny_encoder_path):
     model = _tiny_model(tiny_encoder_path)
     tokenizer = model.tokenizer
-    before_ids = {word: tokenizer(word, add_special_tokens=False)["input_ids"] for word in ["hypertension", "diuretics"]}
+    words = ["hypertension", "diuretics"]
+    before_ids = {word: tokenizer(word, add_special_tokens=False)["input_ids"] for word in words}
     old_rows = model[0].auto_model.get_input_embeddings().weight.detach().clone()
     report = extend_tokenizer(model, ["Hypertension", "diuretics", "heart", "two words", "123"])
     assert report.added == ["hypertension", "diuretics"]

@@ -41,6 +41,7 @@ def _config(tmp_path, tiny_encoder_path, tiny_decoder_path, qa_pairs_tsv, **kw):
     return MARConfig(**base)
 
 
+@pytest.mark.slow
 def test_all_stages_reload_plainly(tmp_path, tiny_encoder_path, tiny_decoder_path, qa_pairs_tsv, tiny_corpus):
     config = _config(tmp_path, tiny_encoder_path, tiny_decoder_path, qa_pairs_tsv)
     model_dir = train_mar(config)

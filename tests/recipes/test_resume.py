@@ -9,12 +9,14 @@ import subprocess
 import sys
 import time
 
+import pytest
 import yaml
 from sentence_transformers import SentenceTransformer
 
 from sbert_med.cli import main
 
 
+@pytest.mark.slow  # ~1-4 min: a real subprocess killed mid-training
 def test_kill_then_resume(tmp_path, tiny_encoder_path, qa_pairs_tsv):
     out = tmp_path / "run"
     config = {

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sentence_transformers import SentenceTransformer
+
+from sbert_med.recipes import ConfigError, load_recipe_config
+from sbert_med.recipes.cardioembed import CardioEmbedConfig, train_cardioembed
+from sbert_med.recipes.paraphrase_rules import rule_paraphrase
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_rule_paraphrase_is_deterministic_and_different():
+    sentence = "The heart rate increases when red blood cells carry less oxygen (hypoxia), for example at altitude."
+    out = rule_paraphrase(sentence, seed=1)
+    assert out == rule_paraphrase(sentence, seed=1) and out != sentence
+    assert "erythrocytes" in out.lower() and "(hypoxia)" not in out
+
+
+def test_config_errors():
+    with pytest.raises(ConfigError, match="generator_model"):
+        CardioEmbedConfig(sentences_file="x.txt", paraphrases="llm")
+    with pytest.raises(ConfigError, match="paraphrases_file"):
+        CardioEmbedConfig(sentences_file="x.txt", paraphrases="file")
+    with pytest.raises(FileNotFoundError, match="nope.txt"):
+        train_cardioembed(CardioEmbedConfig(sentences_file="nope.txt", paraphrases="rules"))
+
+
+def test_lora_eos_train_save_reload(tmp_path, tiny_decoder_path, shared_data):
+    config = CardioEmbedConfig(
+        model=tiny_decoder_path,
+        sentences_file=str(shared_data / "openstax_ap2e" / "sentences_cardiovascular.txt"),
+        paraphrases="rules",
+        max_sentences=40,
+        val_fraction=0.1,
+        test_fraction=0.25,
+        max_seq_length=24,
+        lora_r=4,
+        lora_alpha=8,
+        batch_size=8,
+        max_steps=2,
+        save_steps=10,
+        output_dir=str(tmp_path / "run"),
+        use_cpu=True,
+        show_progress_bar=False,
+    )
+    model_dir = train_cardioembed(config)
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["pool_size"] == results["trained"]["pool_size"] == results["sizes"]["test"] >= 9 and results["paraphrase_source"] == "rules"
+    assert set(results["base"]) >= {"accuracy@1", "accuracy@5", "mrr"}
+    files = {p.name for p in Path(model_dir).rglob("*")}
+    assert "adapter_config.json" not in files  # LoRA merged
+    modules = json.loads((Path(model_dir) / "modules.json").read_text())
+    assert all(m["type"].startswith("sentence_transformers.") for m in modules)
+    texts = ["The heart pumps blood.", "Platelets help blood clot after an injury to a vessel."]
+    a, b = SentenceTransformer(model_dir).encode(texts), SentenceTransformer(model_dir).encode(texts)
+    np.testing.assert_array_equal(a, b)
+    pooling = json.loads((Path(model_dir) / "1_Pooling" / "config.json").read_text())
+    assert pooling["pooling_mode_lasttoken"] is True
+
+
+@pytest.mark.slow
+def test_cpu_config_beats_base(tmp_path, smollm2_path, shared_data):
+    """examples/cardioembed/cpu.yaml on SmolLM2-135M: held-out Acc@1 and MRR above the untrained base's."""
+    config = load_recipe_config(
+        REPO / "examples" / "cardioembed" / "cpu.yaml",
+        [
+            f"output_dir={tmp_path / 'run'}",
+            f"model={smollm2_path}",
+            f"sentences_file={shared_data}/openstax_ap2e/sentences_cardiovascular.txt",
+        ],
+    )
+    model_dir = train_cardioembed(config)
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["pool_size"] == results["sizes"]["test"] >= 90  # all held-out paraphrases
+    assert results["trained"]["mrr"] > results["base"]["mrr"], results
+    texts = ["The heart pumps blood.", "Erythrocytes carry oxygen."]
+    model = SentenceTransformer(model_dir)
+    np.testing.assert_allclose(model.encode(texts), SentenceTransformer(model_dir).encode(texts), atol=1e-6)

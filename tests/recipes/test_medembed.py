@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sentence_transformers import SentenceTransformer
+
+from sbert_med.recipes import load_recipe_config
+from sbert_med.recipes.medembed import MedEmbedConfig, build_medembed_evaluator, train_medembed
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_triplets_train_save_reload(tmp_path, tiny_encoder_path, tiny_corpus):
+    rows = [
+        {"query": f"question {i}: {t[:30]}", "pos": [t], "neg": [tiny_corpus[(i + 1) % 8]]}
+        for i, t in enumerate(tiny_corpus)
+    ]
+    path = tmp_path / "triplets.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    config = MedEmbedConfig(
+        model=tiny_encoder_path,
+        train_data=str(path),
+        num_negatives=1,
+        batch_size=4,
+        max_steps=2,
+        save_steps=10,
+        output_dir=str(tmp_path / "run"),
+        use_cpu=True,
+        show_progress_bar=False,
+        query_max_length=8,
+    )
+    model_dir = train_medembed(config)
+    assert (Path(model_dir) / "README.md").is_file()
+    info = json.loads((tmp_path / "run" / "train_info.json").read_text())
+    assert info["global_step"] == 2 and info["resumed_from"] is None
+    reloaded = SentenceTransformer(model_dir)
+    emb = reloaded.encode(tiny_corpus)
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)  # Normalize appended
+    trained_again = SentenceTransformer(model_dir)
+    np.testing.assert_array_equal(emb, trained_again.encode(tiny_corpus))
+
+
+@pytest.mark.slow
+def test_cpu_config_beats_base(tmp_path, minilm_path, shared_data):
+    """examples/medembed/cpu.yaml end to end on all-MiniLM-L6-v2: dev nDCG@10 above the untrained model's."""
+    config = load_recipe_config(
+        REPO / "examples" / "medembed" / "cpu.yaml",
+        [
+            f"output_dir={tmp_path / 'run'}",
+            f"model={minilm_path}",
+            f"train_data={shared_data}/medquad/train_pairs.tsv",
+            f"dev_data={shared_data}/medquad",
+            "max_train_examples=256",
+        ],
+    )
+    evaluator = build_medembed_evaluator(config)
+    base = SentenceTransformer(minilm_path, device="cpu")
+    base.max_seq_length = config.passage_max_length
+    before = evaluator(base)[evaluator.primary_metric]
+    model_dir = train_medembed(config)
+    model = SentenceTransformer(model_dir, device="cpu")
+    after = evaluator(model)[evaluator.primary_metric]
+    assert after > before, (before, after)
+    texts = ["What causes gout?", "Gout is caused by uric acid crystals."]
+    np.testing.assert_allclose(model.encode(texts), SentenceTransformer(model_dir).encode(texts), atol=1e-6)
