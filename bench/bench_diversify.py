@@ -104,6 +104,14 @@ def static_embed(texts: list[str], cache: Path) -> np.ndarray:
     return embeddings
 
 
+def _counts_within(counts: dict[str, int], limit: int) -> dict[str, int]:
+    kept, total = {}, 0
+    for name, count in counts.items():
+        kept[name] = max(0, min(count, limit - total))
+        total += count
+    return {name: count for name, count in kept.items() if count}
+
+
 def brute_force_one_by_one(embeddings: np.ndarray, *, threshold: float, k: int, n: int) -> np.ndarray:
     """The definition, literally: each row is compared with every kept row (numpy), then appended if it passes."""
     kept = np.empty_like(embeddings)
@@ -142,7 +150,8 @@ def timed(function, *args, **kwargs):
     return result, time.perf_counter() - start
 
 
-def run(cache: Path, baseline_rows: int, batch_size: int, encoder: str = "static") -> dict:
+def run(cache: Path, baseline_rows: int, batch_size: int, encoder: str = "static", max_rows: int | None = None,
+        kinds: tuple[str, ...] = ("query", "document")) -> dict:
     import faiss
 
     from sbert_med.data.diversify import diversity_mask
@@ -150,13 +159,18 @@ def run(cache: Path, baseline_rows: int, batch_size: int, encoder: str = "static
     texts, counts = load_texts()
     start = time.perf_counter()
     embeddings = embed(texts, cache, encoder)
+    if max_rows:
+        texts, embeddings = texts[:max_rows], embeddings[:max_rows]
+        counts = _counts_within(counts, max_rows)
     print(f"embeddings {embeddings.shape} ready in {time.perf_counter() - start:.0f}s")
     results = {"encoder": encoder, "n_texts": len(texts), "sources": counts, "dim": int(embeddings.shape[1]),
                "faiss_threads": faiss.omp_get_max_threads(), "baseline_rows": baseline_rows, "rows": []}
     prefix = embeddings[:baseline_rows]
     for kind, threshold in (("query", 0.85), ("document", 0.78)):
+        if kind not in kinds:
+            continue
         options = {"threshold": threshold, "k": 5, "n": 1}
-        full, full_s = timed(diversity_mask, embeddings, batch_size=batch_size, show_progress_bar=False, **options)
+        full, full_s = timed(diversity_mask, embeddings, batch_size=batch_size, show_progress_bar=True, **options)
         batched, batched_s = timed(diversity_mask, prefix, batch_size=batch_size, show_progress_bar=False, **options)
         brute, brute_s = timed(brute_force_one_by_one, prefix, **options)
         one_by_one, one_by_one_s = timed(faiss_one_by_one, prefix, **options)
@@ -257,15 +271,19 @@ if __name__ == "__main__":
     parser.add_argument("--batch-size", type=int, default=4096)
     parser.add_argument("--embed-only", action="store_true")
     parser.add_argument("--encoder", choices=("static", "minilm"), default="static")
+    parser.add_argument("--max-rows", type=int, help="use only the first rows (default: all ~136k)")
+    parser.add_argument("--kinds", nargs="+", choices=("query", "document"), default=["query", "document"])
     parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md and the plot")
     cli = parser.parse_args()
     if cli.embed_only:
         main_embed_only(cli.cache)
     else:
-        outcome = run(cli.cache, cli.baseline_rows, cli.batch_size, cli.encoder)
+        outcome = run(cli.cache, cli.baseline_rows, cli.batch_size, cli.encoder, cli.max_rows, tuple(cli.kinds))
         (cli.cache / "diversify_results.json").write_text(json.dumps(outcome, indent=2))
-        command = (f"python bench/bench_diversify.py --encoder {cli.encoder} --baseline-rows {cli.baseline_rows}"
-                   " --write")
+        command = " ".join(["python bench/bench_diversify.py", f"--encoder {cli.encoder}",
+                            f"--baseline-rows {cli.baseline_rows}",
+                            f"--max-rows {cli.max_rows}" if cli.max_rows else "",
+                            f"--kinds {' '.join(cli.kinds)}", "--write"]).replace("  ", " ")
         body = markdown(outcome, command)
         print(body)
         if cli.write:

@@ -39,10 +39,15 @@ SHARED_DATA = Path(os.environ.get("SBERT_MED_SHARED", Path(__file__).resolve().p
 METRICS = ("ndcg@10", "mrr@10", "recall@100")
 
 
-def evaluate(model, split, *, name: str, cache_dir: Path, batch_size: int) -> dict[str, float]:
+def evaluate(model, split, *, name: str, cache_dir: Path, batch_size: int, max_length: int = 0) -> dict[str, float]:
+    default_length = model.max_seq_length
+    if max_length:
+        model.max_seq_length = max_length
     evaluator = ir_evaluator(split, name=name, batch_size=batch_size, show_progress_bar=False)
     corpus_emb = encode_cached(model, evaluator.corpus, cache_dir=cache_dir, task="document", batch_size=batch_size)
-    return short_metrics(evaluator(model, corpus_embeddings=torch.from_numpy(corpus_emb)), name)
+    metrics = short_metrics(evaluator(model, corpus_embeddings=torch.from_numpy(corpus_emb)), name)
+    model.max_seq_length = default_length
+    return metrics
 
 
 def main() -> None:
@@ -54,6 +59,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=2e-5)
     parser.add_argument("--passage-max-length", type=int, default=128)
+    parser.add_argument("--nfcorpus-max-length", type=int, default=0, help="token limit on NFCorpus (0: as trained)")
     parser.add_argument("--medquad-max-corpus", type=int, default=1000)
     parser.add_argument("--nfcorpus-max-queries", type=int, default=30)
     parser.add_argument("--nfcorpus-max-corpus", type=int, default=1000)
@@ -80,7 +86,12 @@ def main() -> None:
     for name, split in splits.items():
         start = time.perf_counter()
         results["before"][name] = evaluate(
-            base, split, name=name, cache_dir=out / "cache" / f"base_{name}", batch_size=args.batch_size
+            base,
+            split,
+            name=name,
+            cache_dir=out / "cache" / f"base_{name}",
+            batch_size=args.batch_size,
+            max_length=args.nfcorpus_max_length if name == "nfcorpus" else 0,
         )
         timings[f"eval_before_{name}_s"] = time.perf_counter() - start
         logging.info("before %s: %s", name, results["before"][name])
@@ -103,7 +114,12 @@ def main() -> None:
     trained = SentenceTransformer(model_dir, device="cpu")
     for name, split in splits.items():
         results["after"][name] = evaluate(
-            trained, split, name=name, cache_dir=out / "cache" / f"trained_{name}", batch_size=args.batch_size
+            trained,
+            split,
+            name=name,
+            cache_dir=out / "cache" / f"trained_{name}",
+            batch_size=args.batch_size,
+            max_length=args.nfcorpus_max_length if name == "nfcorpus" else 0,
         )
         logging.info("after %s: %s", name, results["after"][name])
     rows = [

@@ -136,10 +136,10 @@ def mine_negatives(
                                  judge_relevant_grades)
 
     rows = []
-    carried = [name for name in dataset.column_names if name not in (anchor_column, positive_column)]
+    carried = {name: dataset[name] for name in dataset.column_names if name not in (anchor_column, positive_column)}
     for row_index, kept in enumerate(survivors):
         base = {anchor_column: anchors[row_index], positive_column: positives[row_index]}
-        extra = {name: dataset[row_index][name] for name in carried} if carried else {}
+        extra = {name: values[row_index] for name, values in carried.items()}
         negatives = kept[:num_negatives]
         if output_format == "n-tuple":
             if len(negatives) < num_negatives:

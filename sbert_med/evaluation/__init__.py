@@ -1,18 +1,36 @@
-"""Evaluation: local BEIR data, MTEB-comparable retrieval, STS, paraphrase Acc@K, efficiency, reports and plots."""
+"""Evaluation: local BEIR data, MTEB-comparable retrieval, STS, paraphrase Acc@K, efficiency, reports and plots.
+
+Names are imported on first use, so ``from sbert_med.evaluation import load_beir, ir_evaluator`` does not import mteb.
+"""
 
 from __future__ import annotations
 
-from sbert_med.evaluation.beir_data import BeirData, load_beir
-from sbert_med.evaluation.cached_encoder import CachedSentenceTransformerEncoder, EmbeddingStore
-from sbert_med.evaluation.efficiency import measure_efficiency, measure_route_speed
-from sbert_med.evaluation.ir_evaluator import ir_evaluator
-from sbert_med.evaluation.mteb_tasks import MTEBDataUnavailableError, beir_retrieval_task, mteb_tasks_by_name
-from sbert_med.evaluation.paraphrase import paraphrase_accuracy
-from sbert_med.evaluation.report import markdown_table, plot_matryoshka, plot_quality_vs_speed, write_report
-from sbert_med.evaluation.retrieval import evaluate_retrieval
-from sbert_med.evaluation.sts import STSData, evaluate_sts, load_sts_tsv
-from sbert_med.evaluation.suite import evaluate_models
-from sbert_med.evaluation.task_spec import TaskSpec
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "BeirData": "beir_data",
+    "load_beir": "beir_data",
+    "ir_evaluator": "ir_evaluator",
+    "CachedSentenceTransformerEncoder": "cached_encoder",
+    "EmbeddingStore": "cached_encoder",
+    "measure_efficiency": "efficiency",
+    "measure_route_speed": "efficiency",
+    "MTEBDataUnavailableError": "mteb_tasks",
+    "beir_retrieval_task": "mteb_tasks",
+    "mteb_tasks_by_name": "mteb_tasks",
+    "paraphrase_accuracy": "paraphrase",
+    "markdown_table": "report",
+    "plot_matryoshka": "report",
+    "plot_quality_vs_speed": "report",
+    "write_report": "report",
+    "evaluate_retrieval": "retrieval",
+    "STSData": "sts",
+    "evaluate_sts": "sts",
+    "load_sts_tsv": "sts",
+    "evaluate_models": "suite",
+    "TaskSpec": "task_spec",
+}
 
 __all__ = [
     "BeirData",
@@ -37,3 +55,28 @@ __all__ = [
     "plot_quality_vs_speed",
     "write_report",
 ]
+
+if TYPE_CHECKING:
+    from sbert_med.evaluation.beir_data import BeirData, load_beir
+    from sbert_med.evaluation.cached_encoder import CachedSentenceTransformerEncoder, EmbeddingStore
+    from sbert_med.evaluation.efficiency import measure_efficiency, measure_route_speed
+    from sbert_med.evaluation.ir_evaluator import ir_evaluator
+    from sbert_med.evaluation.mteb_tasks import MTEBDataUnavailableError, beir_retrieval_task, mteb_tasks_by_name
+    from sbert_med.evaluation.paraphrase import paraphrase_accuracy
+    from sbert_med.evaluation.report import markdown_table, plot_matryoshka, plot_quality_vs_speed, write_report
+    from sbert_med.evaluation.retrieval import evaluate_retrieval
+    from sbert_med.evaluation.sts import STSData, evaluate_sts, load_sts_tsv
+    from sbert_med.evaluation.suite import evaluate_models
+    from sbert_med.evaluation.task_spec import TaskSpec
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

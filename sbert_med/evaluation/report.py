@@ -110,10 +110,14 @@ def plot_quality_vs_speed(results: Results, path: str | Path, *, note: str = "")
         return None
     fig, ax = plt.subplots(figsize=(7.5, 5))
     colors = plt.cm.tab10.colors
+    fastest = max(p[1] for p in points)
     for i, (model, speed, quality, p50) in enumerate(points):
         ax.scatter(speed, quality, s=140, color=colors[i % 10], edgecolor="black", zorder=3)
-        label = model if p50 is None else f"{model}\n({p50:.2g} ms/query at batch 1)"
-        ax.annotate(label, (speed, quality), textcoords="offset points", xytext=(9, 6), fontsize=9)
+        latency = None if p50 is None else f"{p50:,.0f}" if p50 >= 10 else f"{p50:.2g}"
+        label = model if latency is None else f"{model}\n({latency} ms/query at batch 1)"
+        left = speed == fastest and len(points) > 1  # keep the right-most label inside the axes
+        ax.annotate(label, (speed, quality), textcoords="offset points", xytext=(-9 if left else 9, 6),
+                    ha="right" if left else "left", fontsize=9)
     ax.set_xscale("log")
     xs = [p[1] for p in points]
     ax.set_xlim(min(xs) / 2.5, max(xs) * 6)
@@ -125,7 +129,7 @@ def plot_quality_vs_speed(results: Results, path: str | Path, *, note: str = "")
     ax.set_title("Quality vs query speed (up and right is better)")
     ax.grid(True, which="both", alpha=0.3)
     if retrieval or note:
-        text = ("tasks: " + ", ".join(retrieval)) + (f"\n{textwrap.fill(note, 140)}" if note else "")
+        text = ("tasks: " + ", ".join(retrieval)) + (f"\n{textwrap.fill(note, 125)}" if note else "")
         fig.text(0.01, 0.01, text, fontsize=7.5, va="bottom")
         fig.subplots_adjust(bottom=0.22)
     path = Path(path)
@@ -136,19 +140,22 @@ def plot_quality_vs_speed(results: Results, path: str | Path, *, note: str = "")
 
 def matryoshka_curves(results: Results, full_dims: dict[str, int] | None = None) -> dict[str, dict[int, float]]:
     """{model: {dim: mean nDCG@10}} from the ``task@dim`` entries (plus the full size from ``full_dims``)."""
+    swept = {model: {task.rsplit("@", 1)[0] for task, scores in model_tasks.items()
+                     if "@" in task and "ndcg_at_10" in scores} for model, model_tasks in results.items()}
+    swept = {model: bases for model, bases in swept.items() if bases}
+    common = set.intersection(*swept.values()) if swept else set()  # the same tasks for every curve
     curves: dict[str, dict[int, float]] = {}
-    for model, model_tasks in results.items():
+    for model in swept:
+        model_tasks = results[model]
         by_dim: dict[int, list[float]] = {}
-        bases = set()
         for task, scores in model_tasks.items():
-            if "@" in task and "ndcg_at_10" in scores:
-                base, dim = task.rsplit("@", 1)
-                by_dim.setdefault(int(dim), []).append(scores["ndcg_at_10"])
-                bases.add(base)
-        if not by_dim:
-            continue
+            if "@" in task and task.rsplit("@", 1)[0] in common and "ndcg_at_10" in scores:
+                by_dim.setdefault(int(task.rsplit("@", 1)[1]), []).append(scores["ndcg_at_10"])
+        bases = common
         n = len(bases)
-        curve = {dim: sum(v) / n for dim, v in by_dim.items() if len(v) == n}
+        curve = {dim: sum(v) / n for dim, v in by_dim.items() if n and len(v) == n}
+        if not curve:
+            continue
         full = (full_dims or {}).get(model)
         full_score = mean_retrieval_score(model_tasks, sorted(bases))
         if full and full_score is not None:
@@ -180,13 +187,14 @@ def plot_matryoshka(
     ax.set_xticks(all_dims)
     ax.set_xticklabels([str(d) for d in all_dims])
     ax.set_xlabel("embedding dimensions kept (truncate_dim)")
-    ax.set_ylabel("mean nDCG@10")
+    common = set.intersection(*({t.rsplit("@", 1)[0] for t in results[m] if "@" in t} for m in curves))
+    ax.set_ylabel(f"mean nDCG@10 over {len(common)} retrieval task(s)")
     ax.set_title("Matryoshka: quality vs embedding size")
     ax.grid(True, alpha=0.3)
     ax.legend()
-    if note:
-        fig.text(0.01, 0.01, textwrap.fill(note, 140), fontsize=7.5, va="bottom")
-        fig.subplots_adjust(bottom=0.18)
+    text = f"tasks: {', '.join(sorted(common))}" + (f"\n{textwrap.fill(note, 125)}" if note else "")
+    fig.text(0.01, 0.01, text, fontsize=7.5, va="bottom")
+    fig.subplots_adjust(bottom=0.22)
     path = Path(path)
     fig.savefig(path, dpi=130)
     plt.close(fig)

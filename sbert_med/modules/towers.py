@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from sentence_transformers.base.modules import Module, Transformer
 from sentence_transformers.sentence_transformer.modules import Pooling
+from sentence_transformers.util import load_file_path
 
 from sbert_med.modules.routes import TEXT_ONLY_MODALITY
 
@@ -18,22 +19,32 @@ EncoderPooling = Literal["cls", "mean"]
 ENCODER_POOLINGS = ("cls", "mean")
 
 
-def _saved_pooling_mode(model_name_or_path: str) -> str | None:
-    """Pooling mode recorded by a local sentence-transformers model folder, if any."""
-    folder = Path(model_name_or_path)
-    modules_file = folder / "modules.json"
-    if not modules_file.is_file():
+def _read_json(model_name_or_path: str, filename: str) -> dict | list | None:
+    """A JSON file of a local folder or a Hub repository (cache first); ``None`` when it is not there."""
+    local = Path(model_name_or_path) / filename
+    if local.is_file():
+        return json.loads(local.read_text())
+    if Path(model_name_or_path).is_dir():
         return None
-    for entry in json.loads(modules_file.read_text()):
+    try:
+        path = load_file_path(model_name_or_path, filename)
+    except Exception as exc:  # offline without a cached copy, private repo, ...: fall back to the default
+        logger.debug("could not read %s of %s: %s", filename, model_name_or_path, exc)
+        return None
+    return None if path is None else json.loads(Path(path).read_text())
+
+
+def _saved_pooling_mode(model_name_or_path: str) -> str | None:
+    """Pooling mode recorded by a sentence-transformers model (local folder or Hub id), if any."""
+    entries = _read_json(model_name_or_path, "modules.json")
+    for entry in entries or []:
         if entry.get("type", "").endswith("Pooling"):
-            config_file = folder / entry["path"] / "config.json"
-            if config_file.is_file():
-                config = json.loads(config_file.read_text())
-                if config.get("pooling_mode"):
-                    return config["pooling_mode"]
-                for mode in ENCODER_POOLINGS:
-                    if config.get(f"pooling_mode_{mode}_token") or config.get(f"pooling_mode_{mode}_tokens"):
-                        return mode
+            config = _read_json(model_name_or_path, f"{entry['path']}/config.json") or {}
+            if config.get("pooling_mode"):
+                return config["pooling_mode"]
+            for mode in ENCODER_POOLINGS:
+                if config.get(f"pooling_mode_{mode}_token") or config.get(f"pooling_mode_{mode}_tokens"):
+                    return mode
     return None
 
 
@@ -48,8 +59,8 @@ def encoder_tower(
     Args:
         model_name_or_path: Hub id or local folder of a BERT-style encoder (a plain transformers checkpoint or a
             sentence-transformers model folder).
-        pooling: ``"cls"`` or ``"mean"``. ``None`` reuses the pooling a local sentence-transformers folder was
-            trained with (e.g. ``mean`` for all-MiniLM-L6-v2) and falls back to ``"cls"``.
+        pooling: ``"cls"`` or ``"mean"``. ``None`` reuses the pooling a sentence-transformers model (local folder
+            or Hub id) was trained with (e.g. ``mean`` for all-MiniLM-L6-v2) and falls back to ``"cls"``.
         max_seq_length: Maximum number of tokens; longer inputs are truncated by the tokenizer.
         **kwargs: Passed to :class:`~sentence_transformers.base.modules.Transformer` (``model_kwargs``,
             ``processor_kwargs``, ``config_kwargs``, ...).

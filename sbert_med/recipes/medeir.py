@@ -227,6 +227,9 @@ def train_medeir(config: MedEIRConfig) -> str:
     info["contrastive"] = json.loads(train_info.read_text()) if train_info.is_file() else {}
     (Path(config.output_dir) / "medeir_info.json").write_text(json.dumps(info, indent=2))
     return save_final_model(
-        model, config.model_dir, family="medeir", recipe_config=config.to_dict(),
+        model,
+        config.model_dir,
+        family="medeir",
+        recipe_config=config.to_dict(),
         eval_results={"dev": eval_results} if eval_results else None,
     )

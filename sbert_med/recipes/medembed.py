@@ -111,7 +111,6 @@ def build_medembed_evaluator(config: MedEmbedConfig, *, name: str = "dev"):
 
 def _load_model(config: MedEmbedConfig):
     from sentence_transformers import SentenceTransformer
-
     from sentence_transformers.base.modules import Normalize
 
     model = SentenceTransformer(config.model, device="cpu" if config.use_cpu else None)

@@ -39,7 +39,10 @@ class MedTrainer(SentenceTransformerTrainer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Validate before the parent builds anything, so a bad mapping fails with our message.
-        bound = inspect.signature(SentenceTransformerTrainer.__init__).bind(self, *args, **kwargs).arguments
+        try:
+            bound = inspect.signature(SentenceTransformerTrainer.__init__).bind(self, *args, **kwargs).arguments
+        except TypeError:  # deprecated aliases etc.: the parent sorts them out, validation runs after it
+            bound = {}
         model, training_args = bound.get("model"), bound.get("args")
         datasets = {"train": bound.get("train_dataset"), "eval": bound.get("eval_dataset")}
         datasets = {split: data for split, data in datasets.items() if data is not None}

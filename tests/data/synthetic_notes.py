@@ -58,7 +58,8 @@ def make_note(rng: random.Random) -> tuple[str, list[tuple[str, str]]]:
     zip_code = f"{rng.randint(10000, 99999)}"
     mrn = str(rng.randint(10**6, 10**8))
     age = rng.randint(90, 104)
-    email = f"{first.lower()}.{last.lower()}{rng.randint(1, 99)}@{rng.choice(['gmail.com', 'example.org', 'mail.net'])}"
+    domain = rng.choice(["gmail.com", "example.org", "mail.net"])
+    email = f"{first.lower()}.{last.lower()}{rng.randint(1, 99)}@{domain}"
     ssn = f"{rng.randint(100, 899)}-{rng.randint(10, 99)}-{rng.randint(1000, 9999)}"
     admitted, dob = _date(rng), _date(rng)
     phone, phone2 = _phone(rng), _phone(rng)
@@ -66,7 +67,8 @@ def make_note(rng: random.Random) -> tuple[str, list[tuple[str, str]]]:
     title = rng.choice(["Mr.", "Mrs.", "Ms."])
     planted = [
         ("name", f"{first} {last}"), ("name", doctor), ("date", admitted), ("date", dob), ("phone", phone),
-        ("phone", phone2), ("record_number", mrn), ("record_number", account), ("age", f"{age}-year-old"), ("email", email),
+        ("phone", phone2), ("record_number", mrn), ("record_number", account), ("age", f"{age}-year-old"),
+        ("email", email),
         ("ssn", ssn), ("address", street), ("zip", zip_code),
     ]
     header = rng.choice([f"Patient: {first} {last}", f"Name: {last}, {first}", f"Pt name: {first} {last}"])

@@ -57,6 +57,7 @@ def test_paraphrased_queries_need_the_embedding_check(minilm_path):
     assert clean["query"] == ["How is lupus treated?"] and report.dropped == {"embedding": 1}
 
 
+@pytest.mark.slow
 def test_medquad_train_against_its_test_queries(shared_data):
     queries = [json.loads(line) for line in open(shared_data / "medquad" / "queries.jsonl", encoding="utf-8")]
     test = [row["text"] for row in queries if row["metadata"]["split"] == "test"]

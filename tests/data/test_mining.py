@@ -49,7 +49,8 @@ def embedding_cache(tmp_path_factory):
 @pytest.mark.slow
 def test_duplicate_questions_never_get_their_own_answers_as_negatives(minilm, medquad_subset, embedding_cache):
     rows, distractors, answers = medquad_subset
-    dataset = Dataset.from_dict({"query": [row["query"] for row in rows], "document": [row["document"] for row in rows],
+    dataset = Dataset.from_dict({"query": [row["query"] for row in rows],
+                                 "document": [row["document"] for row in rows],
                                  "query_id": [row["query_id"] for row in rows]})
     # plain sentence-transformers groups only identical query strings: "What is (are) Q Fever ?" and
     # "What is (are) Q fever ?" then get each other's answers as hard negatives
@@ -97,8 +98,8 @@ def test_known_positives_from_qrels_and_judge(minilm, medquad_subset, embedding_
 def test_case_variants_of_a_question_share_their_answers(minilm):
     """The fast version of the MedQuAD test: two pages ask the same question with different capitalisation."""
     rows = [
-        ("What is (are) Q fever ?", "Q fever is a disease caused by the bacterium Coxiella burnetii, spread by cattle."),
-        ("What is (are) Q Fever ?", "Q fever is a zoonotic infection with Coxiella burnetii causing fever and pneumonia."),
+        ("What is (are) Q fever ?", "Q fever is a disease caused by the bacterium Coxiella burnetii from cattle."),
+        ("What is (are) Q Fever ?", "Q fever is a zoonotic infection with Coxiella burnetii causing pneumonia."),
         ("What are the symptoms of Q fever ?", "Symptoms of Q fever include high fever, headache and muscle pain."),
         ("What is (are) Lyme disease ?", "Lyme disease is caused by Borrelia burgdorferi transmitted by ticks."),
         ("What is (are) Asthma ?", "Asthma is a chronic disease of the airways causing wheezing and breathlessness."),

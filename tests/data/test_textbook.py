@@ -9,6 +9,7 @@ from sbert_med.data import ingest_textbook, load_textbook
 from sbert_med.data.sentences import split_sentences
 
 
+@pytest.mark.slow
 def test_openstax_sentence_count_is_of_the_reference_order(shared_data):
     blocks = load_textbook(shared_data / "openstax_ap2e" / "paragraphs.jsonl", book="ap2e")
     sentences, report = ingest_textbook(blocks, show_progress_bar=False, return_report=True)

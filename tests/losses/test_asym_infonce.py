@@ -112,3 +112,16 @@ def test_training_lowers_the_loss(tiny_project_model, tmp_path):
     trainer.train()
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3
+
+
+def test_equals_mnrl_on_a_symmetric_model(tiny_encoder_path):
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    model = SentenceTransformer(tiny_encoder_path)
+    model.eval()
+    features = [model.preprocess(texts) for texts in (QUERIES, DOCUMENTS, NEGATIVES)]
+    with torch.no_grad():
+        ours = AsymInfoNCELoss(model, temperature=0.05)(features, None)
+        reference = MultipleNegativesRankingLoss(model, scale=20.0)(features, None)
+    torch.testing.assert_close(ours, reference)

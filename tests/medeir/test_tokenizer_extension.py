@@ -86,6 +86,7 @@ def test_learn_medical_tokens_from_textbook(minilm_path, openstax_paragraphs):
         learn_medical_tokens(openstax_paragraphs, tokenizer, min_pieces=1)
 
 
+@pytest.mark.slow
 def test_extended_minilm_untouched_text_embeds_identically(
     minilm_path, openstax_paragraphs, openstax_sentences, glossary_terms
 ):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.base.modules import Normalize, Transformer
 from sentence_transformers.sentence_transformer.modules import Pooling
@@ -17,6 +18,7 @@ def test_check_passes_on_the_real_pair(real_model_session):
     assert real_model_session.encode_document(["Fever."]).shape == (1, 384)
 
 
+@pytest.mark.slow
 def test_real_instruct_decoder_would_pool_on_its_chat_template(smollm2_path):
     """SmolLM2-135M-Instruct ships a chat template: a plain Transformer renders every text through it and the
     last token is the template's trailing newline, not EOS. check_model catches it."""

@@ -50,7 +50,8 @@ def test_lora_eos_train_save_reload(tmp_path, tiny_decoder_path, shared_data):
     )
     model_dir = train_cardioembed(config)
     results = json.loads((tmp_path / "run" / "results.json").read_text())
-    assert results["pool_size"] == results["trained"]["pool_size"] == results["sizes"]["test"] >= 9 and results["paraphrase_source"] == "rules"
+    assert results["pool_size"] == results["trained"]["pool_size"] == results["sizes"]["test"] >= 9
+    assert results["paraphrase_source"] == "rules"
     assert set(results["base"]) >= {"accuracy@1", "accuracy@5", "mrr"}
     files = {p.name for p in Path(model_dir).rglob("*")}
     assert "adapter_config.json" not in files  # LoRA merged
@@ -60,7 +61,7 @@ def test_lora_eos_train_save_reload(tmp_path, tiny_decoder_path, shared_data):
     a, b = SentenceTransformer(model_dir).encode(texts), SentenceTransformer(model_dir).encode(texts)
     np.testing.assert_array_equal(a, b)
     pooling = json.loads((Path(model_dir) / "1_Pooling" / "config.json").read_text())
-    assert pooling["pooling_mode_lasttoken"] is True
+    assert pooling.get("pooling_mode") == "lasttoken" or pooling.get("pooling_mode_lasttoken") is True
 
 
 @pytest.mark.slow

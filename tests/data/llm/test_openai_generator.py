@@ -94,7 +94,8 @@ def test_generate_queries_records_bad_outputs_and_loses_nothing(chat_server, tmp
         if NOTES[1][:30] in content:
             return "Sure! Here are your queries: keyword, question"  # not JSON
         if NOTES[2][:30] in content:
-            return json.dumps([{"query": "atrial fibrillation", "query_type": "slogan", "relevance_score": 2}])  # all invalid
+            # every item invalid
+            return json.dumps([{"query": "atrial fibrillation", "query_type": "slogan", "relevance_score": 2}])
         from chat_server import default_reply
 
         return default_reply(content, body)

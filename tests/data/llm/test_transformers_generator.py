@@ -35,9 +35,12 @@ def test_model_without_chat_template_needs_one(tiny_decoder_path):
 
 def test_sampling_is_reproducible_with_the_seed(tiny_decoder_path):
     conversations = [[{"role": "user", "content": "Anemia"}]] * 2
-    outputs = [TransformersGenerator(tiny_decoder_path, max_new_tokens=8, temperature=1.0, seed=seed,
-                                     chat_template=SIMPLE_TEMPLATE, show_progress_bar=False).generate(conversations)
-               for seed in (1, 1, 2)]
+    generator = TransformersGenerator(tiny_decoder_path, max_new_tokens=8, temperature=1.0, seed=1,
+                                      chat_template=SIMPLE_TEMPLATE, show_progress_bar=False)
+    outputs = []
+    for seed in (1, 1, 2):
+        generator.seed = seed
+        outputs.append(generator.generate(conversations))
     assert outputs[0] == outputs[1] != outputs[2]
 
 
