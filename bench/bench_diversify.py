@@ -280,10 +280,13 @@ if __name__ == "__main__":
     else:
         outcome = run(cli.cache, cli.baseline_rows, cli.batch_size, cli.encoder, cli.max_rows, tuple(cli.kinds))
         (cli.cache / "diversify_results.json").write_text(json.dumps(outcome, indent=2))
-        command = " ".join(["python bench/bench_diversify.py", f"--encoder {cli.encoder}",
+        threads = os.environ.get("OMP_NUM_THREADS")
+        command = " ".join([f"OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads}" if threads else "",
+                            "python bench/bench_diversify.py", f"--batch-size {cli.batch_size}",
+                            f"--encoder {cli.encoder}",
                             f"--baseline-rows {cli.baseline_rows}",
                             f"--max-rows {cli.max_rows}" if cli.max_rows else "",
-                            f"--kinds {' '.join(cli.kinds)}", "--write"]).replace("  ", " ")
+                            f"--kinds {' '.join(cli.kinds)}", "--write"]).replace("  ", " ").strip()
         body = markdown(outcome, command)
         print(body)
         if cli.write:

@@ -130,15 +130,10 @@ def save_final_model(
         return output_dir
     # sbert_med.hub not delivered yet: merge + check ourselves, then ST's own generated card.
     logger.warning("sbert_med.hub.save_with_card not available: saving with sentence-transformers' card")
-    try:
-        from sbert_med.modules import check_model, merge_lora
+    from sbert_med.modules import check_model, merge_lora
 
-        merge_lora(model)
-        check_model(model)
-    except ImportError:
-        from sbert_med.recipes._peft_utils import merge_all_lora
-
-        merge_all_lora(model)
+    merge_lora(model)
+    check_model(model).raise_for_failures()
     model.save(output_dir)
     if recipe_config is not None:
         (Path(output_dir) / "sbert_med_recipe.json").write_text(json.dumps(recipe_config, indent=2, default=str))

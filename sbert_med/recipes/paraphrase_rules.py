@@ -49,7 +49,7 @@ _SYNONYMS = [
     ("called", "known as"),
     ("because", "since"),
 ]
-_SWAPS = {a: b for a, b in _SYNONYMS} | {b: a for a, b in _SYNONYMS}
+_SWAPS = {a.lower(): b for a, b in _SYNONYMS} | {b.lower(): a for a, b in _SYNONYMS}
 _PATTERN = re.compile(r"\b(" + "|".join(sorted(map(re.escape, _SWAPS), key=len, reverse=True)) + r")\b", re.I)
 _DROPPABLE = {"the", "a", "an", "very", "also", "that", "of the"}
 
@@ -62,9 +62,11 @@ def _swap(match: re.Match) -> str:
 
 def rule_paraphrase(sentence: str, *, seed: int = 0) -> str:
     """A deterministic rule-based rewrite of ``sentence`` (same ``seed`` -> same output)."""
+    if not sentence.strip():
+        return sentence
     rng = random.Random(f"{seed}:{sentence}")
     text = _PATTERN.sub(_swap, sentence)
-    text = re.sub(r"\s*\([^)]*\)", "", text)
+    text = re.sub(r"\s*\([^)]*\)", "", text).strip() or text
     body, end = (text[:-1], text[-1]) if text[-1:] in ".!?" else (text, ".")
     if ", " in body and rng.random() < 0.5:
         head, tail = body.split(", ", 1)
