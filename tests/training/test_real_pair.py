@@ -34,7 +34,6 @@ def _held_out_mse(model, texts):
     return (q - d).pow(2).sum(-1).mean().item()
 
 
-@pytest.mark.slow
 def test_real_pair_trains_with_each_loss_and_reloads_plainly(real_model, medquad_pairs, tmp_path):
     """One step with each loss (kept short for CI), then save -> plain reload -> identical embeddings."""
     queries, answers = zip(*medquad_pairs[:4])
