@@ -68,7 +68,6 @@ def test_real_pair_trains_with_each_loss_and_reloads_plainly(real_model, medquad
     assert check_model(reloaded).passed
 
 
-@pytest.mark.slow
 def test_real_alignment_lowers_held_out_mse_and_keeps_the_document_tower(real_model, medquad_pairs, tmp_path):
     freeze_route(real_model, "document")
     texts = [text for pair in medquad_pairs[:48] for text in pair]
@@ -94,7 +93,6 @@ class StopAt(TrainerCallback):
             control.should_training_stop = True
 
 
-@pytest.mark.slow
 def test_real_lora_resume_matches_and_merged_export_reloads(real_model_session, medquad_pairs, tmp_path):
     import copy
 
