@@ -192,42 +192,26 @@ def _symmetric(modules, config: MARConfig):
 
 
 # ------------------------------------------------------------------------------------------------------------ stages
-def _init_query(config: MARConfig, pairs) -> str:
-    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
-
-    path = config.stage_dir("init_query")
-    if not _stage_done(path):
-        model = _symmetric(_query_tower(config, config.query_model, pooling=config.query_pooling), config)
-        info = _train(
-            config,
-            model,
-            pairs,
-            MultipleNegativesRankingLoss(model, scale=1 / config.stage2_temperature),
-            stage="init_query",
-            epochs=config.init_epochs,
-            lr=config.init_learning_rate,
-            max_steps=config.init_max_steps,
-            batch_size=config.batch_size,
-        )
-        _finish_stage(model, path, info)
-    return str(path)
-
-
-def _init_document(config: MARConfig, pairs) -> str:
+def _init_tower(config: MARConfig, pairs, *, route: str) -> str:
+    """Independent initialisation: fine-tune one tower on its own, symmetrically (LoRA on the decoder tower)."""
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
     from sbert_med.modules import add_lora
 
-    path = config.stage_dir("init_document")
+    stage = f"init_{route}"
+    path = config.stage_dir(stage)
     if not _stage_done(path):
-        model = _symmetric(_document_tower(config, config.document_model), config)
-        add_lora(model, route=None, config=config.lora)
+        if route == "query":
+            model = _symmetric(_query_tower(config, config.query_model, pooling=config.query_pooling), config)
+        else:
+            model = _symmetric(_document_tower(config, config.document_model), config)
+            add_lora(model, route=None, config=config.lora)
         info = _train(
             config,
             model,
             pairs,
             MultipleNegativesRankingLoss(model, scale=1 / config.stage2_temperature),
-            stage="init_document",
+            stage=stage,
             epochs=config.init_epochs,
             lr=config.init_learning_rate,
             max_steps=config.init_max_steps,
@@ -347,7 +331,8 @@ def train_mar(config: MARConfig) -> str:
     )
     pairs = pairs.select_columns(["anchor", "positive"])
     if config.run_init:
-        query_path, document_path = _init_query(config, pairs), _init_document(config, pairs)
+        query_path = _init_tower(config, pairs, route="query")
+        document_path = _init_tower(config, pairs, route="document")
     else:
         query_path, document_path = config.query_model, config.document_model
     tokenizer = SentenceTransformer(query_path, device="cpu").tokenizer if Path(query_path).is_dir() else None
