@@ -45,10 +45,17 @@ def main() -> None:
     parser.add_argument("--document-model", default=str(offline_models_dir() / "smollm2-135m"))
     parser.add_argument("--train-examples", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--test-queries", type=int, default=100)
-    parser.add_argument("--test-corpus", type=int, default=300)
+    parser.add_argument("--test-queries", type=int, default=300, help="0: all 300 test_mini queries")
+    parser.add_argument("--test-corpus", type=int, default=1000, help="0: all 3,000 corpus_mini documents")
     parser.add_argument("--query-max-length", type=int, default=64)
     parser.add_argument("--document-max-length", type=int, default=64)
+    parser.add_argument("--init-steps", type=int, default=60, help="optimizer steps of each tower's initialisation")
+    parser.add_argument("--stage1-steps", type=int, default=100)
+    parser.add_argument("--stage2-steps", type=int, default=20)
+    parser.add_argument("--query-lr", type=float, default=5e-5, help="query tower in the initialisation")
+    parser.add_argument("--document-lr", type=float, default=1e-3, help="document LoRA in the initialisation")
+    parser.add_argument("--stage1-lr", type=float, default=1e-3)
+    parser.add_argument("--stage2-lr", type=float, default=1e-4, help="both towers (the paper's one rate)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from sentence_transformers import SentenceTransformer
@@ -78,11 +85,16 @@ def main() -> None:
         lora_r=32,
         lora_alpha=64,
         use_cpu=True,
-        save_steps=8,
+        save_steps=20,
         resume=True,
-        init_learning_rate=5e-5,
-        stage1_learning_rate=1e-4,
-        stage2_learning_rate=5e-5,
+        show_progress_bar=False,
+        init_max_steps=args.init_steps,
+        stage1_max_steps=args.stage1_steps,
+        stage2_max_steps=args.stage2_steps,
+        init_learning_rate=args.query_lr,
+        init_document_learning_rate=args.document_lr,
+        stage1_learning_rate=args.stage1_lr,
+        stage2_learning_rate=args.stage2_lr,
     )
     timings = {}
     start = time.perf_counter()

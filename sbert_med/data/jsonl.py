@@ -16,6 +16,17 @@ logger = logging.getLogger(__name__)
 
 def iter_jsonl(path: str | os.PathLike) -> Iterator[dict]:
     """Yield the JSON objects of a JSONL file; a bad line raises ``ValueError`` naming the file, line and column."""
+    for _, record in iter_numbered_jsonl(path):
+        yield record
+
+
+def iter_numbered_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
+    """Yield ``(line number, object)`` for each non-blank line of a JSONL file (1-based line numbers, for errors).
+
+    Raises:
+        FileNotFoundError: No such file.
+        ValueError: A line is not JSON or not a JSON object; the message names the file, line and column.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such JSONL file: {path}")
@@ -26,10 +37,10 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[dict]:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{line_number}:{exc.colno}: invalid JSON ({exc.msg})") from None
+                raise ValueError(f"{path}, line {line_number}, column {exc.colno}: invalid JSON ({exc.msg})") from None
             if not isinstance(record, dict):
-                raise ValueError(f"{path}:{line_number}: expected a JSON object, got {type(record).__name__}")
-            yield record
+                raise ValueError(f"{path}, line {line_number}: expected a JSON object, got {type(record).__name__}")
+            yield line_number, record
 
 
 def read_jsonl(path: str | os.PathLike, *, required_columns: Iterable[str] = ()) -> Dataset:

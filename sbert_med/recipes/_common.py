@@ -75,24 +75,55 @@ def run_trainer(trainer, *, checkpoint_dir: str, resume: bool, info_path: str | 
     return info
 
 
+def mine_cached(
+    pairs,
+    model,
+    *,
+    cache: str | Path,
+    num_negatives: int,
+    range_min: int,
+    batch_size: int = 64,
+    show_progress_bar: bool = True,
+    **kwargs: Any,
+):
+    """``mine_hard_negatives`` over ``(anchor, positive)`` pairs, run once and cached with ``save_to_disk`` at
+    ``cache`` so a resumed recipe reuses the same negatives. The top ``range_min`` hits are skipped as likely false
+    negatives (medical corpora hold many documents that answer the same question)."""
+    from datasets import load_from_disk
+    from sentence_transformers.util import mine_hard_negatives
+
+    cache = Path(cache)
+    if cache.is_dir():
+        logger.info("reusing mined negatives from %s", cache)
+        return load_from_disk(str(cache))
+    mined = mine_hard_negatives(
+        pairs,
+        model,
+        anchor_column_name="anchor",
+        positive_column_name="positive",
+        range_min=range_min,
+        num_negatives=num_negatives,
+        sampling_strategy="top",
+        output_format="n-tuple",
+        batch_size=batch_size,
+        verbose=show_progress_bar,
+        **kwargs,
+    )
+    mined.save_to_disk(str(cache))
+    return mined
+
+
 def ir_evaluator(split, *, name: str, batch_size: int = 32, show_progress_bar: bool = False, **kwargs: Any):
-    """``InformationRetrievalEvaluator`` for a :class:`~sbert_med.recipes.data_io.RetrievalSplit`."""
-    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+    """:func:`sbert_med.evaluation.ir_evaluator` with the recipes' metric set (nDCG/MRR@10, Acc@1/5/10, P/R@10/100,
+    MAP@100) for a :class:`~sbert_med.evaluation.BeirData`."""
+    from sbert_med.evaluation import ir_evaluator as beir_ir_evaluator
 
     kwargs.setdefault("mrr_at_k", [10])
     kwargs.setdefault("ndcg_at_k", [10])
     kwargs.setdefault("accuracy_at_k", [1, 5, 10])
     kwargs.setdefault("precision_recall_at_k", [10, 100])
     kwargs.setdefault("map_at_k", [100])
-    return InformationRetrievalEvaluator(
-        queries=split.queries,
-        corpus=split.corpus,
-        relevant_docs=split.relevant_docs,
-        name=name,
-        batch_size=batch_size,
-        show_progress_bar=show_progress_bar,
-        **kwargs,
-    )
+    return beir_ir_evaluator(split, name=name, batch_size=batch_size, show_progress_bar=show_progress_bar, **kwargs)
 
 
 def short_metrics(results: dict[str, float], name: str) -> dict[str, float]:

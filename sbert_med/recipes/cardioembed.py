@@ -104,12 +104,12 @@ def _read_sentences(config: CardioEmbedConfig) -> list[str]:
 def build_paraphrase_pairs(config: CardioEmbedConfig) -> list[dict[str, str]]:
     """``[{anchor, positive, generator}]`` for the config's sentences, from rules, a file or an LLM."""
     if config.paraphrases == "file":
-        from sbert_med.recipes.data_io import _read_jsonl
+        from sbert_med.data.jsonl import iter_numbered_jsonl
 
         pairs = []
-        for line_no, row in _read_jsonl(Path(config.paraphrases_file)):
+        for line_no, row in iter_numbered_jsonl(config.paraphrases_file):
             if not isinstance(row.get("anchor"), str) or not isinstance(row.get("positive"), str):
-                raise ValueError(f"{config.paraphrases_file}: line {line_no}: needs string 'anchor' and 'positive'")
+                raise ValueError(f"{config.paraphrases_file}, line {line_no}: needs string 'anchor' and 'positive'")
             pairs.append(
                 {"anchor": row["anchor"], "positive": row["positive"], "generator": row.get("generator", "file")}
             )

@@ -3,68 +3,20 @@
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import random
-from dataclasses import dataclass
 from pathlib import Path
 
 from datasets import Dataset
 
+from sbert_med.data.jsonl import iter_numbered_jsonl
+from sbert_med.evaluation.beir_data import BeirData, load_beir
+
 logger = logging.getLogger(__name__)
 
-__all__ = ["RetrievalSplit", "load_retrieval_split", "load_training_pairs", "truncate_to_tokens"]
+__all__ = ["load_retrieval_split", "load_training_pairs", "truncate_to_tokens"]
 
 csv.field_size_limit(2**31 - 1)
-
-
-@dataclass
-class RetrievalSplit:
-    """Queries, corpus and relevance judgements of one split, ready for ``InformationRetrievalEvaluator``."""
-
-    queries: dict[str, str]
-    corpus: dict[str, str]
-    relevant_docs: dict[str, set[str]]
-
-    def __len__(self) -> int:
-        return len(self.queries)
-
-
-def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
-    rows = []
-    with open(path, encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}: line {line_no}, column {exc.colno}: invalid JSON: {exc.msg}") from exc
-            if not isinstance(row, dict):
-                raise ValueError(f"{path}: line {line_no}: expected a JSON object, got {type(row).__name__}")
-            rows.append((line_no, row))
-    return rows
-
-
-def _read_qrels(path: Path) -> dict[str, set[str]]:
-    relevant: dict[str, set[str]] = {}
-    with open(path, encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle, delimiter="\t")
-        header = next(reader, None)
-        if header is None or [h.strip() for h in header[:2]] != ["query-id", "corpus-id"]:
-            raise ValueError(f"{path}: line 1: expected the header 'query-id<TAB>corpus-id<TAB>score', got {header}")
-        for line_no, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            if len(row) < 2:
-                raise ValueError(f"{path}: line {line_no}: expected query-id, corpus-id and score, got {row}")
-            try:
-                score = float(row[2]) if len(row) > 2 else 1.0
-            except ValueError as exc:
-                raise ValueError(f"{path}: line {line_no}, column 3: score must be a number, got {row[2]!r}") from exc
-            if score > 0:
-                relevant.setdefault(row[0], set()).add(row[1])
-    return relevant
 
 
 def load_retrieval_split(
@@ -75,53 +27,26 @@ def load_retrieval_split(
     max_queries: int = 0,
     max_corpus: int = 0,
     seed: int = 42,
-) -> RetrievalSplit:
-    """Load one split of a BEIR folder (``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``).
+) -> BeirData:
+    """Load one split of a BEIR folder, validated by :func:`sbert_med.evaluation.load_beir`, optionally cut down.
 
     Args:
-        folder: The BEIR folder.
+        folder: The BEIR folder (``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``).
         split: Which ``qrels/<split>.tsv`` to use.
         corpus_file: Another corpus file in the folder (e.g. ``corpus_mini.jsonl``).
         max_queries: If > 0, keep a seeded random sample of this many queries.
-        max_corpus: If > 0, keep every relevant document of the kept queries plus seeded random distractors up to
+        max_corpus: If > 0, keep every document judged for the kept queries plus seeded random distractors up to
             this many documents (a smaller, *easier* corpus: say so when you report numbers).
         seed: Seed of the samples.
+
+    Returns:
+        A :class:`~sbert_med.evaluation.BeirData` (``queries``, ``corpus``, ``relevant_docs`` for
+        ``InformationRetrievalEvaluator``).
     """
-    folder = Path(folder)
-    qrels_path = folder / "qrels" / f"{split}.tsv"
-    for path in (folder, qrels_path):
-        if not path.exists():
-            raise FileNotFoundError(f"retrieval split not found: {path}")
-    relevant = _read_qrels(qrels_path)
-    corpus_path = folder / (corpus_file or "corpus.jsonl")
-    queries_path = folder / "queries.jsonl"
-    corpus = {}
-    for line_no, row in _read_jsonl(corpus_path):
-        if "_id" not in row or "text" not in row:
-            raise ValueError(f"{corpus_path}: line {line_no}: a corpus row needs '_id' and 'text', got {sorted(row)}")
-        corpus[str(row["_id"])] = (row.get("title") or "").strip() + (" " if row.get("title") else "") + row["text"]
-    queries = {}
-    for line_no, row in _read_jsonl(queries_path):
-        if "_id" not in row or "text" not in row:
-            raise ValueError(f"{queries_path}: line {line_no}: a query row needs '_id' and 'text', got {sorted(row)}")
-        if str(row["_id"]) in relevant:
-            queries[str(row["_id"])] = row["text"]
-    relevant = {qid: {d for d in docs if d in corpus} for qid, docs in relevant.items() if qid in queries}
-    relevant = {qid: docs for qid, docs in relevant.items() if docs}
-    qids = sorted(relevant)
-    if not qids:
-        raise ValueError(f"{qrels_path}: no query has a relevant document in {corpus_path}")
-    rng = random.Random(seed)
-    if 0 < max_queries < len(qids):
-        qids = sorted(rng.sample(qids, max_queries))
-    queries = {qid: queries[qid] for qid in qids}
-    relevant = {qid: relevant[qid] for qid in qids}
-    if 0 < max_corpus < len(corpus):
-        keep = set().union(*relevant.values())
-        others = sorted(set(corpus) - keep)
-        keep |= set(rng.sample(others, max(0, min(len(others), max_corpus - len(keep)))))
-        corpus = {cid: text for cid, text in corpus.items() if cid in keep}
-    return RetrievalSplit(queries=queries, corpus=corpus, relevant_docs=relevant)
+    data = load_beir(folder, split, corpus_file=corpus_file)
+    if max_queries > 0 or max_corpus > 0:
+        data = data.subset(max_queries=max_queries or None, max_corpus=max_corpus or None, seed=seed)
+    return data
 
 
 def _as_list(value, *, path: Path, line_no: int, key: str) -> list[str]:
@@ -169,7 +94,7 @@ def load_training_pairs(
             for cid in sorted(data.relevant_docs[qid]):
                 rows.append((data.queries[qid], data.corpus[cid], [], f"{path} qid {qid}"))
     elif path.suffix == ".jsonl":
-        for line_no, row in _read_jsonl(path):
+        for line_no, row in iter_numbered_jsonl(path):
             anchor = row.get("query", row.get("anchor"))
             if not isinstance(anchor, str) or not anchor.strip():
                 raise ValueError(f"{path}: line {line_no}: missing or empty 'query'")

@@ -21,7 +21,7 @@ import logging
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from sbert_med.recipes._common import run_trainer, save_final_model, seed_everything, trainer_class
+from sbert_med.recipes._common import mine_cached, run_trainer, save_final_model, seed_everything, trainer_class
 from sbert_med.recipes.config import ConfigError, RecipeConfig
 from sbert_med.recipes.data_io import load_training_pairs, truncate_to_tokens
 
@@ -52,6 +52,8 @@ class MARConfig(RecipeConfig):
         mine_range_min: Ranks skipped before taking mined negatives.
         run_init / run_stage1 / run_stage2: The ablation switches.
         init_epochs, init_learning_rate, init_max_steps: Independent initialisation (both towers).
+        init_document_learning_rate: Learning rate of the document tower's LoRA in the initialisation (``None``:
+            ``init_learning_rate``). LoRA usually wants a higher rate than a full fine-tune of the query encoder.
         stage1_epochs, stage1_learning_rate, stage1_max_steps, stage1_batch_size: Stage I.
         stage1_temperature: Stage I contrastive temperature.
         stage1_mse_weight: Weight of the MSE term (0: the "no MSE" ablation).
@@ -59,6 +61,8 @@ class MARConfig(RecipeConfig):
         stage1_max_texts: If > 0, at most this many self-pair texts (queries and documents, half each).
         stage2_epochs, stage2_learning_rate, stage2_max_steps, stage2_batch_size: Stage II.
         stage2_temperature: Stage II temperature.
+        stage2_document_learning_rate: Learning rate of the document tower's LoRA in Stage II (``None``:
+            ``stage2_learning_rate``, the paper's one rate for both towers); set through ``learning_rate_mapping``.
         lora_r, lora_alpha, lora_dropout, lora_target_modules: LoRA of the document tower (init and Stage II).
     """
 
@@ -83,6 +87,7 @@ class MARConfig(RecipeConfig):
     init_epochs: float = 1.0
     init_learning_rate: float = 1e-4
     init_max_steps: int = -1
+    init_document_learning_rate: float | None = None
     stage1_epochs: float = 1.0
     stage1_learning_rate: float = 1e-4
     stage1_max_steps: int = -1
@@ -96,6 +101,7 @@ class MARConfig(RecipeConfig):
     stage2_max_steps: int = -1
     stage2_batch_size: int = 640
     stage2_temperature: float = 0.02
+    stage2_document_learning_rate: float | None = None
     lora_r: int = 32
     lora_alpha: int = 64
     lora_dropout: float = 0.05
@@ -149,6 +155,7 @@ def _train(
     max_steps: int,
     batch_size: int,
     router_mapping: dict | None = None,
+    learning_rate_mapping: dict | None = None,
 ) -> dict:
     from sentence_transformers.sentence_transformer.training_args import BatchSamplers
 
@@ -160,6 +167,7 @@ def _train(
         per_device_train_batch_size=batch_size,
         batch_sampler=BatchSamplers.NO_DUPLICATES,
         router_mapping=router_mapping or {},
+        learning_rate_mapping=learning_rate_mapping or {},
     )
     trainer = trainer_class()(model=model, args=args, train_dataset=train, loss=loss)
     return run_trainer(
@@ -201,11 +209,14 @@ def _init_tower(config: MARConfig, pairs, *, route: str) -> str:
     stage = f"init_{route}"
     path = config.stage_dir(stage)
     if not _stage_done(path):
+        lr = config.init_learning_rate
         if route == "query":
             model = _symmetric(_query_tower(config, config.query_model, pooling=config.query_pooling), config)
         else:
             model = _symmetric(_document_tower(config, config.document_model), config)
             add_lora(model, route=None, config=config.lora)
+            if config.init_document_learning_rate is not None:
+                lr = config.init_document_learning_rate
         info = _train(
             config,
             model,
@@ -213,7 +224,7 @@ def _init_tower(config: MARConfig, pairs, *, route: str) -> str:
             MultipleNegativesRankingLoss(model, scale=1 / config.stage2_temperature),
             stage=stage,
             epochs=config.init_epochs,
-            lr=config.init_learning_rate,
+            lr=lr,
             max_steps=config.init_max_steps,
             batch_size=config.batch_size,
         )
@@ -223,28 +234,16 @@ def _init_tower(config: MARConfig, pairs, *, route: str) -> str:
 
 def _mine_hard_negatives(config: MARConfig, pairs, query_path: str):
     """Hard negatives mined once with the initialised query tower, cached in ``output_dir/data``."""
-    from datasets import load_from_disk
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.util import mine_hard_negatives
 
-    cache = Path(config.output_dir) / "data" / "stage2_triplets"
-    if cache.is_dir():
-        return load_from_disk(str(cache))
-    miner = SentenceTransformer(query_path, device="cpu" if config.use_cpu else None)
-    mined = mine_hard_negatives(
+    return mine_cached(
         pairs,
-        miner,
-        anchor_column_name="anchor",
-        positive_column_name="positive",
-        range_min=config.mine_range_min,
+        SentenceTransformer(query_path, device="cpu" if config.use_cpu else None),
+        cache=Path(config.output_dir) / "data" / "stage2_triplets",
         num_negatives=config.num_hard_negatives,
-        sampling_strategy="top",
-        output_format="n-tuple",
-        batch_size=64,
-        verbose=config.show_progress_bar,
+        range_min=config.mine_range_min,
+        show_progress_bar=config.show_progress_bar,
     )
-    mined.save_to_disk(str(cache))
-    return mined
 
 
 def _asymmetric(config: MARConfig, query_path: str, document_path: str):
@@ -312,6 +311,11 @@ def _stage2(config: MARConfig, model, triplets):
         max_steps=config.stage2_max_steps,
         batch_size=config.stage2_batch_size,
         router_mapping=mapping,
+        learning_rate_mapping=(
+            {r"sub_modules\.document\.": config.stage2_document_learning_rate}
+            if config.stage2_document_learning_rate is not None
+            else None
+        ),
     )
 
 

@@ -16,6 +16,7 @@ from typing import ClassVar
 
 from sbert_med.recipes._common import (
     ir_evaluator,
+    mine_cached,
     run_trainer,
     save_final_model,
     seed_everything,
@@ -142,29 +143,17 @@ def _training_data(config: MedEmbedConfig, model):
 
 def _mine(config: MedEmbedConfig, model, train):
     """Mine hard negatives once and cache them in ``output_dir/data`` so a resumed run reuses them."""
-    from datasets import load_from_disk
-    from sentence_transformers.util import mine_hard_negatives
-
-    cache = Path(config.output_dir) / "data" / "train_mined"
-    if cache.is_dir():
-        logger.info("reusing mined negatives from %s", cache)
-        return load_from_disk(str(cache))
-    mined = mine_hard_negatives(
+    return mine_cached(
         train,
         model,
-        anchor_column_name="anchor",
-        positive_column_name="positive",
-        range_min=config.mine_range_min,
+        cache=Path(config.output_dir) / "data" / "train_mined",
         num_negatives=config.mine_negatives,
-        sampling_strategy="top",
-        output_format="n-tuple",
+        range_min=config.mine_range_min,
         batch_size=config.batch_size,
+        show_progress_bar=config.show_progress_bar,
         use_faiss=True,
         query_prompt=config.query_prompt or None,
-        verbose=config.show_progress_bar,
     )
-    mined.save_to_disk(str(cache))
-    return mined
 
 
 def _last_eval(trainer, name: str) -> dict[str, float] | None:

@@ -67,7 +67,7 @@ def test_bad_input_is_a_one_line_error(tmp_path, capsys):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "fine"}\n{"text": oops}\n')
     assert main(["data", "scrub", "--input", str(bad), "--output", str(tmp_path / "out.jsonl")]) == 2
-    assert "bad.jsonl:2:10: invalid JSON" in capsys.readouterr().err
+    assert "bad.jsonl, line 2, column 10: invalid JSON" in capsys.readouterr().err
     assert main(["data", "scrub", "--input", str(tmp_path / "none.jsonl"), "--output", str(tmp_path / "o.jsonl")]) == 2
     good = write_jsonl([{"text": "x"}], tmp_path / "good.jsonl")
     assert main(["data", "generate", "--input", str(good), "--output", str(tmp_path / "o.jsonl"), "--generator",

@@ -12,10 +12,10 @@ from sbert_med.data import ResumableJsonlWriter, read_jsonl, write_jsonl
 def test_bad_lines_are_named_by_file_line_and_column(tmp_path):
     path = tmp_path / "rows.jsonl"
     path.write_text('{"text": "ok"}\n\n{"text": "broken",}\n')
-    with pytest.raises(ValueError, match=r"rows.jsonl:3:19: invalid JSON"):
+    with pytest.raises(ValueError, match=r"rows.jsonl, line 3, column 19: invalid JSON"):
         read_jsonl(path)
     path.write_text('{"text": "ok"}\n["a list"]\n')
-    with pytest.raises(ValueError, match=r"rows.jsonl:2: expected a JSON object, got list"):
+    with pytest.raises(ValueError, match=r"rows.jsonl, line 2: expected a JSON object, got list"):
         read_jsonl(path)
     path.write_text('{"text": "ok"}\n{"title": "no text"}\n')
     with pytest.raises(ValueError, match=r"row 2 lacks column\(s\) \['text'\]"):

@@ -64,7 +64,6 @@ def test_lora_eos_train_save_reload(tmp_path, tiny_decoder_path, shared_data):
     assert pooling.get("pooling_mode") == "lasttoken" or pooling.get("pooling_mode_lasttoken") is True
 
 
-@pytest.mark.slow
 def test_cpu_config_beats_base(tmp_path, smollm2_path, shared_data):
     """examples/cardioembed/cpu.yaml on SmolLM2-135M: held-out Acc@1 and MRR above the untrained base's."""
     config = load_recipe_config(

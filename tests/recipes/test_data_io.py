@@ -21,15 +21,15 @@ def test_jsonl_triplets(tmp_path):
 @pytest.mark.parametrize(
     ("content", "pattern"),
     [
-        ('{"query": "q", "pos": "p"}\n{"query": "q2", "pos": [1]}\n', r"line 2: 'pos' must be a string or a list"),
-        ('{"query": "q", "pos": "p"}\n{oops\n', r"line 2, column 2: invalid JSON"),
-        ('{"pos": "p"}\n', r"line 1: missing or empty 'query'"),
+        ('{"query": "q", "pos": "p"}\n{"query": "q2", "pos": [1]}\n', r": line 2: 'pos' must be a string or a list"),
+        ('{"query": "q", "pos": "p"}\n{oops\n', r", line 2, column 2: invalid JSON"),
+        ('{"pos": "p"}\n', r": line 1: missing or empty 'query'"),
     ],
 )
 def test_jsonl_errors_name_line(tmp_path, content, pattern):
     path = tmp_path / "bad.jsonl"
     path.write_text(content)
-    with pytest.raises(ValueError, match=r"bad\.jsonl: " + pattern):
+    with pytest.raises(ValueError, match=r"bad\.jsonl" + pattern):
         load_training_pairs(path)
 
 
@@ -56,7 +56,7 @@ def test_beir_split_and_qrels_errors(tmp_path, shared_data):
     (tmp_path / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\thigh\n")
     (tmp_path / "corpus.jsonl").write_text('{"_id": "d1", "text": "x"}\n')
     (tmp_path / "queries.jsonl").write_text('{"_id": "q1", "text": "y"}\n')
-    with pytest.raises(ValueError, match=r"test\.tsv: line 2, column 3: score must be a number"):
+    with pytest.raises(ValueError, match=r"test\.tsv, line 2, column 3: score must be an integer"):
         load_retrieval_split(tmp_path, "test")
 
 

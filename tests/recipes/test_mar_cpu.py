@@ -1,13 +1,13 @@
-"""examples/mar/cpu.yaml on real models (all-MiniLM-L6-v2 + SmolLM2-135M with LoRA)."""
+"""examples/mar/cpu.yaml end to end on real models (all-MiniLM-L6-v2 + SmolLM2-135M with LoRA), ~3 min on 2 cores."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-import pytest
 from sentence_transformers import SentenceTransformer
 
+from sbert_med.modules import build_asymmetric_model, encoder_tower, eos_tower
 from sbert_med.recipes import load_recipe_config
 from sbert_med.recipes._common import ir_evaluator
 from sbert_med.recipes.data_io import load_retrieval_split
@@ -16,10 +16,11 @@ from sbert_med.recipes.mar import train_mar
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.slow
 def test_cpu_config_beats_base(tmp_path, minilm_path, smollm2_path, shared_data):
-    """After init + Stage I + Stage II the asymmetric model beats the untrained document tower (the base it adapts)
-    on held-out MedQuAD test queries, and reloads plainly with identical embeddings."""
+    """After init + Stage I + Stage II the asymmetric model beats, on held-out MedQuAD test queries, both untrained
+    starting points: the asymmetric model assembled from the untrained towers (by a clear margin) and the document
+    tower it adapts (SmolLM2 pooled on EOS). At this CPU size the gain is modest (about 0.07-0.15 nDCG@10 against
+    0.02-0.06); BENCHMARKS.md has the longer run. It reloads plainly with identical embeddings on both routes."""
     config = load_recipe_config(
         REPO / "examples" / "mar" / "cpu.yaml",
         [
@@ -27,28 +28,31 @@ def test_cpu_config_beats_base(tmp_path, minilm_path, smollm2_path, shared_data)
             f"query_model={minilm_path}",
             f"document_model={smollm2_path}",
             f"train_data={shared_data}/medquad/train_pairs.tsv",
-            "max_train_examples=64",
-            "batch_size=8",
-            "stage1_batch_size=16",
-            "stage2_batch_size=8",
+            "show_progress_bar=false",
         ],
     )
     test = load_retrieval_split(
-        shared_data / "medquad", "test_mini", corpus_file="corpus_mini.jsonl", max_queries=40, max_corpus=120
+        shared_data / "medquad", "test_mini", corpus_file="corpus_mini.jsonl", max_queries=150, max_corpus=200
     )
     evaluator = ir_evaluator(test, name="test")
-    from sbert_med.modules import eos_tower
+    document_tower = eos_tower(smollm2_path, max_seq_length=config.document_max_length)
+    base_document = SentenceTransformer(modules=document_tower, device="cpu")
+    base_document_score = evaluator(base_document)[evaluator.primary_metric]
+    untrained = build_asymmetric_model(
+        encoder_tower(minilm_path, pooling="mean", max_seq_length=config.query_max_length),
+        document_tower,
+        bridge=config.bridge,
+    )
+    untrained_score = evaluator(untrained)[evaluator.primary_metric]
+    del base_document, untrained, document_tower
 
-    base_document = SentenceTransformer(modules=eos_tower(smollm2_path, max_seq_length=config.document_max_length))
-    before = evaluator(base_document)[evaluator.primary_metric]
     model_dir = train_mar(config)
-    model = SentenceTransformer(model_dir)
+    model = SentenceTransformer(model_dir, device="cpu")
     after = evaluator(model)[evaluator.primary_metric]
-    assert after > before, (before, after)
+    print({"untrained document tower": base_document_score, "untrained asymmetric": untrained_score, "MAR": after})
+    scores = (base_document_score, untrained_score, after)
+    assert after > untrained_score + 0.03 and after > base_document_score, scores
     texts = ["What causes gout?", "Gout is caused by uric acid crystals."]
-    np.testing.assert_allclose(
-        model.encode_query(texts), SentenceTransformer(model_dir).encode_query(texts), atol=1e-6
-    )
-    np.testing.assert_allclose(
-        model.encode_document(texts), SentenceTransformer(model_dir).encode_document(texts), atol=1e-6
-    )
+    reloaded = SentenceTransformer(model_dir)
+    np.testing.assert_allclose(model.encode_query(texts), reloaded.encode_query(texts), atol=1e-6)
+    np.testing.assert_allclose(model.encode_document(texts), reloaded.encode_document(texts), atol=1e-6)

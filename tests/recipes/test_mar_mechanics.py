@@ -41,7 +41,6 @@ def _config(tmp_path, tiny_encoder_path, tiny_decoder_path, qa_pairs_tsv, **kw):
     return MARConfig(**base)
 
 
-@pytest.mark.slow
 def test_all_stages_reload_plainly(tmp_path, tiny_encoder_path, tiny_decoder_path, qa_pairs_tsv, tiny_corpus):
     config = _config(tmp_path, tiny_encoder_path, tiny_decoder_path, qa_pairs_tsv)
     model_dir = train_mar(config)
@@ -103,3 +102,35 @@ def test_switch_errors(tmp_path, tiny_encoder_path, tiny_decoder_path, qa_pairs_
             stage1_mse_weight=0,
             stage1_contrastive_weight=0,
         )
+
+
+def test_document_learning_rates_reach_the_trainer(tmp_path, tiny_encoder_path, tiny_decoder_path, qa_pairs_tsv,
+                                                   monkeypatch):
+    """init_document_learning_rate sets the document LoRA's rate in the initialisation; Stage II maps
+    stage2_document_learning_rate onto the document route's parameters with learning_rate_mapping."""
+    from sbert_med.recipes import mar
+    from sbert_med.training import MedTrainer
+
+    seen = {}
+
+    class Recording(MedTrainer):
+        def __init__(self, *args, **kwargs):
+            seen[Path(kwargs["args"].output_dir).name] = kwargs["args"]
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(mar, "trainer_class", lambda: Recording)
+    config = _config(
+        tmp_path,
+        tiny_encoder_path,
+        tiny_decoder_path,
+        qa_pairs_tsv,
+        init_learning_rate=5e-5,
+        init_document_learning_rate=2e-3,
+        stage2_learning_rate=1e-4,
+        stage2_document_learning_rate=3e-3,
+        run_stage1=False,
+    )
+    train_mar(config)
+    assert seen["init_query"].learning_rate == 5e-5 and seen["init_document"].learning_rate == 2e-3
+    assert seen["stage2"].learning_rate == 1e-4
+    assert seen["stage2"].learning_rate_mapping == {r"sub_modules\.document\.": 3e-3}

@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 from sentence_transformers import SentenceTransformer
 
 from sbert_med.recipes import load_recipe_config
@@ -43,7 +42,6 @@ def test_triplets_train_save_reload(tmp_path, tiny_encoder_path, tiny_corpus):
     np.testing.assert_array_equal(emb, trained_again.encode(tiny_corpus))
 
 
-@pytest.mark.slow
 def test_cpu_config_beats_base(tmp_path, minilm_path, shared_data):
     """examples/medembed/cpu.yaml end to end on all-MiniLM-L6-v2: dev nDCG@10 above the untrained model's."""
     config = load_recipe_config(

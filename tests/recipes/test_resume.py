@@ -9,14 +9,13 @@ import subprocess
 import sys
 import time
 
-import pytest
 import yaml
 from sentence_transformers import SentenceTransformer
 
 from sbert_med.cli import main
 
 
-@pytest.mark.slow  # ~1-4 min: a real subprocess killed mid-training
+# a real subprocess killed mid-training (~20 s)
 def test_kill_then_resume(tmp_path, tiny_encoder_path, qa_pairs_tsv):
     out = tmp_path / "run"
     config = {
