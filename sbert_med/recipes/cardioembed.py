@@ -51,6 +51,7 @@ class CardioEmbedConfig(RecipeConfig):
     """
 
     recipe: ClassVar[str] = "cardioembed"
+    input_fields: ClassVar[tuple[str, ...]] = ("sentences_file", "paraphrases_file")
 
     output_dir: str = "runs/cardioembed"
     model: str = "Qwen/Qwen3-Embedding-8B"

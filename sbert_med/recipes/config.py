@@ -56,6 +56,8 @@ class RecipeConfig:
     """
 
     recipe: ClassVar[str] = ""
+    #: fields naming input files or folders; :meth:`check_inputs` insists they exist before any model is loaded
+    input_fields: ClassVar[tuple[str, ...]] = ()
 
     output_dir: str = "runs/recipe"
     seed: int = 42
@@ -125,6 +127,21 @@ class RecipeConfig:
         """Write the config so the run can be repeated with ``sbert-med train PATH``."""
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    def check_inputs(self) -> None:
+        """Raise :class:`ConfigError` naming the key and the path of every input file that does not exist.
+
+        Runs before a recipe loads a model, so a typo in a data path fails in a second rather than after minutes.
+        Empty values are left to the recipe (some inputs are optional).
+        """
+        missing = []
+        for key in self.input_fields:
+            value = getattr(self, key)
+            for path in value if isinstance(value, list) else [value]:
+                if path and not Path(path).exists():
+                    missing.append(f"{key}: {path}")
+        if missing:
+            raise ConfigError("input file(s) not found: " + "; ".join(missing))
 
     # ------------------------------------------------------------------ paths
     @property

@@ -67,6 +67,7 @@ class MARConfig(RecipeConfig):
     """
 
     recipe: ClassVar[str] = "mar"
+    input_fields: ClassVar[tuple[str, ...]] = ("train_data",)
 
     output_dir: str = "runs/mar"
     query_model: str = "BAAI/bge-large-en-v1.5"

@@ -61,6 +61,7 @@ class MedEIRConfig(RecipeConfig):
     """
 
     recipe: ClassVar[str] = "medeir"
+    input_fields: ClassVar[tuple[str, ...]] = ("tokenizer_corpus", "mlm_corpus")
 
     output_dir: str = "runs/medeir"
     model: str = "answerdotai/ModernBERT-base"

@@ -59,6 +59,7 @@ class MedEmbedConfig(RecipeConfig):
     """
 
     recipe: ClassVar[str] = "medembed"
+    input_fields: ClassVar[tuple[str, ...]] = ("train_data", "dev_data")
 
     output_dir: str = "runs/medembed"
     model: str = "BAAI/bge-small-en-v1.5"

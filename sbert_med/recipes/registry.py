@@ -52,4 +52,5 @@ def load_recipe_config(path: str | Path, overrides: list[str] | tuple[str, ...] 
 def run_recipe(config: RecipeConfig) -> str:
     """Run the recipe a config belongs to; returns the saved model directory."""
     _, train_fn = get_recipe(config.recipe)
+    config.check_inputs()
     return train_fn(config)

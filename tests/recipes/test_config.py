@@ -104,3 +104,14 @@ def test_cli_reports_config_errors(tmp_path, capsys):
     path.write_text("recipe: medembed\ntrain_data: x.tsv\n")
     assert main(["train", str(path), "--set", "epochs=three"]) == 2
     assert "'epochs' must be a number" in capsys.readouterr().err
+
+
+def test_missing_input_file_names_key_before_any_model_loads(tmp_path, capsys):
+    path = tmp_path / "r.yaml"
+    path.write_text(f"recipe: mar\ntrain_data: {tmp_path / 'nope.tsv'}\nquery_model: not/a-model\n")
+    assert main(["train", str(path)]) == 2  # fails on the data path, not on the (unreachable) model
+    err = capsys.readouterr().err
+    assert "train_data" in err and "nope.tsv" in err and "Traceback" not in err
+    path.write_text(f"recipe: medeir\ntokenizer_corpus: [{path}, {tmp_path / 'gone.jsonl'}]\n")
+    assert main(["train", str(path)]) == 2
+    assert "tokenizer_corpus: " + str(tmp_path / "gone.jsonl") in capsys.readouterr().err

@@ -42,6 +42,27 @@ def test_triplets_train_save_reload(tmp_path, tiny_encoder_path, tiny_corpus):
     np.testing.assert_array_equal(emb, trained_again.encode(tiny_corpus))
 
 
+def test_mined_negatives_are_cached_for_resume(tmp_path, tiny_encoder_path, qa_pairs_tsv):
+    config = MedEmbedConfig(
+        model=tiny_encoder_path,
+        train_data=qa_pairs_tsv,
+        mine_negatives=1,
+        mine_range_min=0,
+        batch_size=4,
+        max_steps=1,
+        save_steps=10,
+        output_dir=str(tmp_path / "run"),
+        use_cpu=True,
+        show_progress_bar=False,
+    )
+    train_medembed(config)
+    from datasets import load_from_disk
+
+    mined = load_from_disk(str(tmp_path / "run" / "data" / "train_mined"))
+    assert mined.column_names == ["anchor", "positive", "negative_1"]
+    assert all(neg != pos for pos, neg in zip(mined["positive"], mined["negative_1"]))
+
+
 def test_cpu_config_beats_base(tmp_path, minilm_path, shared_data):
     """examples/medembed/cpu.yaml end to end on all-MiniLM-L6-v2: dev nDCG@10 above the untrained model's."""
     config = load_recipe_config(
