@@ -20,27 +20,44 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[dict]:
         yield record
 
 
+def iter_text_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
+    """Yield ``(1-based line number, line)`` without its line ending; a byte that is not UTF-8 raises ``ValueError``
+    naming the file, line and column (a leading byte-order mark is dropped)."""
+    path = Path(path)
+    with open(path, "rb") as handle:
+        for line_number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ValueError(
+                    f"{path}, line {line_number}, column {exc.start + 1}: not valid UTF-8 "
+                    f"(byte 0x{raw[exc.start]:02x}); re-encode the file as UTF-8"
+                ) from None
+            if line_number == 1:
+                line = line.removeprefix("\ufeff")
+            yield line_number, line.rstrip("\r\n")
+
+
 def iter_numbered_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
     """Yield ``(line number, object)`` for each non-blank line of a JSONL file (1-based line numbers, for errors).
 
     Raises:
         FileNotFoundError: No such file.
-        ValueError: A line is not JSON or not a JSON object; the message names the file, line and column.
+        ValueError: A line is not UTF-8, not JSON or not a JSON object; the message names the file, line and column.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such JSONL file: {path}")
-    with open(path, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}, line {line_number}, column {exc.colno}: invalid JSON ({exc.msg})") from None
-            if not isinstance(record, dict):
-                raise ValueError(f"{path}, line {line_number}: expected a JSON object, got {type(record).__name__}")
-            yield line_number, record
+    for line_number, line in iter_text_lines(path):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}, line {line_number}, column {exc.colno}: invalid JSON ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise ValueError(f"{path}, line {line_number}: expected a JSON object, got {type(record).__name__}")
+        yield line_number, record
 
 
 def read_jsonl(path: str | os.PathLike, *, required_columns: Iterable[str] = ()) -> Dataset:

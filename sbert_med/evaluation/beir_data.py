@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from sbert_med.data.jsonl import iter_numbered_jsonl, iter_text_lines
 
 logger = logging.getLogger(__name__)
 
@@ -81,36 +81,12 @@ class BeirData:
         )
 
 
-def _read_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """Yield (1-based line number, decoded line) and name the file, line and column of any byte that is not UTF-8."""
-    with open(path, "rb") as handle:
-        for line_no, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise ValueError(
-                    f"{path}, line {line_no}, column {exc.start + 1}: not valid UTF-8 "
-                    f"(byte 0x{raw[exc.start]:02x}); re-encode the file as UTF-8"
-                ) from None
-            if line_no == 1:
-                line = line.removeprefix("\ufeff")
-            yield line_no, line.rstrip("\r\n")
-
-
 def _read_jsonl(path: Path, *, kind: str, required: tuple[str, ...]) -> dict[str, tuple[int, dict]]:
     """Read a BEIR jsonl file into {id: (line number, record)}, rejecting bad JSON, missing keys and duplicate ids."""
     if not path.is_file():
         raise FileNotFoundError(f"{kind} file not found: {path}")
     records: dict[str, tuple[int, dict]] = {}
-    for line_no, line in _read_lines(path):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}, line {line_no}, column {exc.colno}: invalid JSON ({exc.msg})") from None
-        if not isinstance(record, dict):
-            raise ValueError(f"{path}, line {line_no}: expected a JSON object, got {type(record).__name__}")
+    for line_no, record in iter_numbered_jsonl(path):
         missing = [key for key in ("_id", *required) if key not in record]
         if missing:
             raise ValueError(f"{path}, line {line_no}: missing key(s) {missing} (a {kind} line needs '_id', "
@@ -137,7 +113,7 @@ def _read_qrels(path: Path) -> list[tuple[int, str, str, int]]:
         raise FileNotFoundError(f"qrels file not found: {path}")
     rows: list[tuple[int, str, str, int]] = []
     seen: dict[tuple[str, str], int] = {}
-    for line_no, line in _read_lines(path):
+    for line_no, line in iter_text_lines(path):
         if not line.strip():
             continue
         columns = line.split("\t")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import csv
-import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+
+from sbert_med.data.jsonl import iter_numbered_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -61,18 +62,11 @@ def _read_txt(path: Path, column: str | None) -> Iterator[str]:
 
 def _read_jsonl(path: Path, column: str | None) -> Iterator[str]:
     column = column or "text"
-    with path.open(encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}, line {line_number}, column {exc.colno}: invalid JSON: {exc.msg}") from exc
-            if not isinstance(row, dict) or not isinstance(row.get(column), str):
-                raise ValueError(f"{path}, line {line_number}: expected a JSON object with a string {column!r} field")
-            title = row.get("title") if column == "text" else None
-            yield f"{title}. {row[column]}" if isinstance(title, str) and title.strip() else row[column]
+    for line_number, row in iter_numbered_jsonl(path):
+        if not isinstance(row.get(column), str):
+            raise ValueError(f"{path}, line {line_number}: expected a JSON object with a string {column!r} field")
+        title = row.get("title") if column == "text" else None
+        yield f"{title}. {row[column]}" if isinstance(title, str) and title.strip() else row[column]
 
 
 def _read_tsv(path: Path, column: str | None) -> Iterator[str]:
