@@ -60,6 +60,8 @@ def main() -> None:
     parser.add_argument("--learning-rate", type=float, default=2e-5)
     parser.add_argument("--passage-max-length", type=int, default=128)
     parser.add_argument("--nfcorpus-max-length", type=int, default=0, help="token limit on NFCorpus (0: as trained)")
+    parser.add_argument("--medquad-split", default="test_mini", help="qrels split: test_mini (300 queries) or test")
+    parser.add_argument("--medquad-corpus-file", default="corpus_mini.jsonl", help="corpus_mini.jsonl or corpus.jsonl")
     parser.add_argument("--medquad-max-corpus", type=int, default=1000)
     parser.add_argument("--nfcorpus-max-queries", type=int, default=30)
     parser.add_argument("--nfcorpus-max-corpus", type=int, default=1000)
@@ -69,8 +71,11 @@ def main() -> None:
 
     out = Path(args.out)
     splits = {
-        "medquad": load_retrieval_split(
-            SHARED_DATA / "medquad", "test_mini", corpus_file="corpus_mini.jsonl", max_corpus=args.medquad_max_corpus
+        f"medquad_{args.medquad_split}": load_retrieval_split(
+            SHARED_DATA / "medquad",
+            args.medquad_split,
+            corpus_file=args.medquad_corpus_file,
+            max_corpus=args.medquad_max_corpus,
         ),
         "nfcorpus": load_retrieval_split(
             SHARED_DATA / "nfcorpus",
@@ -127,7 +132,8 @@ def main() -> None:
         "|---|---|---|---|---|",
     ]
     labels = {
-        name: f"{'MedQuAD test_mini' if name == 'medquad' else 'NFCorpus test'} ({len(s.queries)} / {len(s.corpus)})"
+        name: f"{'MedQuAD ' + args.medquad_split if name.startswith('medquad') else 'NFCorpus test'} "
+        f"({len(s.queries)} / {len(s.corpus)})"
         for name, s in splits.items()
     }
     for name in splits:
