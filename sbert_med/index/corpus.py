@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from sbert_med.data.jsonl import iter_numbered_jsonl
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -71,22 +72,13 @@ def _pick(row: dict, names: tuple[str, ...], what: str, where: str) -> str:
 def _read_jsonl(path: Path, *, with_title: bool) -> IndexCorpus:
     ids: list[str] = []
     texts: list[str] = []
-    with path.open(encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}, line {line_number}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{where}, column {exc.colno}: invalid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise ValueError(f"{where}: expected a JSON object, got {type(row).__name__}")
-            text = _pick(row, TEXT_FIELDS, "text", where)
-            if not text.strip() and not (with_title and row.get("title")):
-                raise ValueError(f"{where}: empty text for document {row.get('_id', row.get('id'))!r}")
-            ids.append(_pick(row, ID_FIELDS, "id", where))
-            texts.append(_join_title(row.get("title"), text) if with_title else text)
+    for line_number, row in iter_numbered_jsonl(path):
+        where = f"{path}, line {line_number}"
+        text = _pick(row, TEXT_FIELDS, "text", where)
+        if not text.strip() and not (with_title and row.get("title")):
+            raise ValueError(f"{where}: empty text for document {row.get('_id', row.get('id'))!r}")
+        ids.append(_pick(row, ID_FIELDS, "id", where))
+        texts.append(_join_title(row.get("title"), text) if with_title else text)
     if not ids:
         raise ValueError(f"{path}: the corpus is empty")
     return IndexCorpus(ids=ids, texts=texts, source=str(path))
