@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,7 @@ def run_trainer(trainer, *, checkpoint_dir: str, resume: bool, info_path: str | 
 
 def mine_cached(
     pairs,
-    model,
+    load_model: Callable[[], Any],
     *,
     cache: str | Path,
     num_negatives: int,
@@ -88,7 +89,8 @@ def mine_cached(
 ):
     """``mine_hard_negatives`` over ``(anchor, positive)`` pairs, run once and cached with ``save_to_disk`` at
     ``cache`` so a resumed recipe reuses the same negatives. The top ``range_min`` hits are skipped as likely false
-    negatives (medical corpora hold many documents that answer the same question)."""
+    negatives (medical corpora hold many documents that answer the same question). ``load_model`` returns the
+    mining model and is only called when there is no cache, so a resumed run loads no model for it."""
     from datasets import load_from_disk
     from sentence_transformers.util import mine_hard_negatives
 
@@ -98,7 +100,7 @@ def mine_cached(
         return load_from_disk(str(cache))
     mined = mine_hard_negatives(
         pairs,
-        model,
+        load_model(),
         anchor_column_name="anchor",
         positive_column_name="positive",
         range_min=range_min,

@@ -239,7 +239,7 @@ def _mine_hard_negatives(config: MARConfig, pairs, query_path: str):
 
     return mine_cached(
         pairs,
-        SentenceTransformer(query_path, device="cpu" if config.use_cpu else None),
+        lambda: SentenceTransformer(query_path, device="cpu" if config.use_cpu else None),
         cache=Path(config.output_dir) / "data" / "stage2_triplets",
         num_negatives=config.num_hard_negatives,
         range_min=config.mine_range_min,

@@ -146,7 +146,7 @@ def _mine(config: MedEmbedConfig, model, train):
     """Mine hard negatives once and cache them in ``output_dir/data`` so a resumed run reuses them."""
     return mine_cached(
         train,
-        model,
+        lambda: model,
         cache=Path(config.output_dir) / "data" / "train_mined",
         num_negatives=config.mine_negatives,
         range_min=config.mine_range_min,
