@@ -29,8 +29,8 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from sbert_med.data.beir import load_beir  # noqa: E402
 from sbert_med.recipes._common import ir_evaluator, short_metrics  # noqa: E402
-from sbert_med.recipes.data_io import load_retrieval_split  # noqa: E402
 from sbert_med.recipes.embedding_cache import encode_cached  # noqa: E402
 from sbert_med.recipes.mar import MARConfig, train_mar  # noqa: E402
 from sbert_med.resources import offline_models_dir, packaged_minilm_path  # noqa: E402
@@ -61,7 +61,7 @@ def main() -> None:
     from sentence_transformers import SentenceTransformer
 
     out = Path(args.out)
-    test = load_retrieval_split(
+    test = load_beir(
         SHARED_DATA / "medquad",
         "test_mini",
         corpus_file="corpus_mini.jsonl",

@@ -29,8 +29,8 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from sbert_med.data.beir import load_beir  # noqa: E402
 from sbert_med.recipes._common import ir_evaluator, short_metrics  # noqa: E402
-from sbert_med.recipes.data_io import load_retrieval_split  # noqa: E402
 from sbert_med.recipes.embedding_cache import encode_cached  # noqa: E402
 from sbert_med.recipes.medembed import MedEmbedConfig, train_medembed  # noqa: E402
 from sbert_med.resources import packaged_minilm_path  # noqa: E402
@@ -71,13 +71,13 @@ def main() -> None:
 
     out = Path(args.out)
     splits = {
-        f"medquad_{args.medquad_split}": load_retrieval_split(
+        f"medquad_{args.medquad_split}": load_beir(
             SHARED_DATA / "medquad",
             args.medquad_split,
             corpus_file=args.medquad_corpus_file,
             max_corpus=args.medquad_max_corpus,
         ),
-        "nfcorpus": load_retrieval_split(
+        "nfcorpus": load_beir(
             SHARED_DATA / "nfcorpus",
             "test",
             max_queries=args.nfcorpus_max_queries,

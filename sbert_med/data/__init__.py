@@ -8,6 +8,7 @@ so a killed job resumes without losing or repeating work.
 
 from __future__ import annotations
 
+from sbert_med.data.beir import BeirData, load_beir
 from sbert_med.data.decontaminate import decontaminate
 from sbert_med.data.diversify import DEFAULT_THRESHOLDS, diversify, diversity_mask
 from sbert_med.data.embedding_cache import encode_with_cache
@@ -16,12 +17,14 @@ from sbert_med.data.jsonl import ResumableJsonlWriter, read_jsonl, write_jsonl
 from sbert_med.data.label import label_relevance
 from sbert_med.data.mining import mine_negatives
 from sbert_med.data.near_duplicates import NearDuplicateIndex
+from sbert_med.data.pairs import load_training_pairs, truncate_to_tokens
 from sbert_med.data.phi import PhiReport, find_phi, scrub_phi, scrub_text
 from sbert_med.data.report import StepReport
 from sbert_med.data.templates import PromptTemplate, available_prompts, load_prompt
 from sbert_med.data.textbook import ingest_textbook, load_textbook
 
 __all__ = [
+    "BeirData",
     "DEFAULT_THRESHOLDS",
     "NearDuplicateIndex",
     "PhiReport",
@@ -38,11 +41,14 @@ __all__ = [
     "generate_queries",
     "ingest_textbook",
     "label_relevance",
+    "load_beir",
     "load_prompt",
+    "load_training_pairs",
     "load_textbook",
     "mine_negatives",
     "read_jsonl",
     "scrub_phi",
     "scrub_text",
+    "truncate_to_tokens",
     "write_jsonl",
 ]

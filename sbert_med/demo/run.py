@@ -8,8 +8,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sbert_med.data.beir import load_beir
 from sbert_med.recipes._common import ir_evaluator, short_metrics
-from sbert_med.recipes.data_io import load_retrieval_split
 from sbert_med.recipes.medembed import MedEmbedConfig, train_medembed
 
 logger = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ def run_demo(
     data = _prepare_data(
         dataset, output_dir / "data", seed=seed, max_train=max_train, max_test_queries=max_test_queries
     )
-    test = load_retrieval_split(
+    test = load_beir(
         data["folder"], "test", max_queries=max_test_queries, max_corpus=max_test_corpus, seed=seed
     )
     data["test_queries"], data["test_corpus"] = len(test.queries), len(test.corpus)

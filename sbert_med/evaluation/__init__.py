@@ -1,6 +1,7 @@
-"""Evaluation: local BEIR data, MTEB-comparable retrieval, STS, paraphrase Acc@K, efficiency, reports and plots.
+"""Evaluation: MTEB-comparable retrieval, STS, paraphrase Acc@K, efficiency, reports and plots.
 
-Names are imported on first use, so ``from sbert_med.evaluation import load_beir, ir_evaluator`` does not import mteb.
+Names are imported on first use, so ``from sbert_med.evaluation import ir_evaluator`` does not import mteb.
+Local BEIR folders are read with :func:`sbert_med.data.load_beir`.
 """
 
 from __future__ import annotations
@@ -9,8 +10,6 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
-    "BeirData": "beir_data",
-    "load_beir": "beir_data",
     "ir_evaluator": "ir_evaluator",
     "CachedSentenceTransformerEncoder": "cached_encoder",
     "EmbeddingStore": "cached_encoder",
@@ -33,7 +32,6 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "BeirData",
     "CachedSentenceTransformerEncoder",
     "EmbeddingStore",
     "MTEBDataUnavailableError",
@@ -44,7 +42,6 @@ __all__ = [
     "evaluate_retrieval",
     "evaluate_sts",
     "ir_evaluator",
-    "load_beir",
     "load_sts_tsv",
     "markdown_table",
     "measure_efficiency",
@@ -57,7 +54,6 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from sbert_med.evaluation.beir_data import BeirData, load_beir
     from sbert_med.evaluation.cached_encoder import CachedSentenceTransformerEncoder, EmbeddingStore
     from sbert_med.evaluation.efficiency import measure_efficiency, measure_route_speed
     from sbert_med.evaluation.ir_evaluator import ir_evaluator

@@ -6,7 +6,7 @@ from typing import Any
 
 from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
-from sbert_med.evaluation.beir_data import BeirData
+from sbert_med.data.beir import BeirData
 
 
 def ir_evaluator(data: BeirData, name: str | None = None, **kwargs: Any) -> InformationRetrievalEvaluator:

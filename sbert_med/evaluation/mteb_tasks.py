@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 
-from sbert_med.evaluation.beir_data import BeirData
+from sbert_med.data.beir import BeirData
 
 logger = logging.getLogger(__name__)
 

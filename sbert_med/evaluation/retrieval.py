@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sbert_med.evaluation.beir_data import BeirData
+from sbert_med.data.beir import BeirData
 from sbert_med.evaluation.cached_encoder import CachedSentenceTransformerEncoder
 from sbert_med.evaluation.mteb_tasks import beir_retrieval_task
 

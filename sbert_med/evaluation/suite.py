@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sbert_med.evaluation.beir_data import BeirData, load_beir
+from sbert_med.data.beir import BeirData, load_beir
 from sbert_med.evaluation.efficiency import flatten_efficiency, measure_efficiency
 from sbert_med.evaluation.mteb_tasks import mteb_tasks_by_name
 from sbert_med.evaluation.report import EFFICIENCY_TASK, Results, write_report, write_results_json

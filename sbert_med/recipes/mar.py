@@ -21,9 +21,9 @@ import logging
 from pathlib import Path
 from typing import ClassVar, Literal
 
+from sbert_med.data.pairs import load_training_pairs, truncate_to_tokens
 from sbert_med.recipes._common import mine_cached, run_trainer, save_final_model, seed_everything, trainer_class
 from sbert_med.recipes.config import ConfigError, RecipeConfig
-from sbert_med.recipes.data_io import load_training_pairs, truncate_to_tokens
 
 logger = logging.getLogger(__name__)
 

@@ -14,6 +14,8 @@ import logging
 from pathlib import Path
 from typing import ClassVar
 
+from sbert_med.data.beir import load_beir
+from sbert_med.data.pairs import load_training_pairs, truncate_to_tokens
 from sbert_med.recipes._common import (
     ir_evaluator,
     mine_cached,
@@ -24,7 +26,6 @@ from sbert_med.recipes._common import (
     trainer_class,
 )
 from sbert_med.recipes.config import ConfigError, RecipeConfig
-from sbert_med.recipes.data_io import load_retrieval_split, load_training_pairs, truncate_to_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ class MedEmbedConfig(RecipeConfig):
     Args:
         model: Base encoder (Hub id or local path); MedEmbed used ``BAAI/bge-small-en-v1.5`` / ``-base-``.
         train_data: Triplets or pairs: ``.jsonl`` (``{query, pos, neg}``), ``.tsv``/``.csv`` or a BEIR folder
-            (see :func:`~sbert_med.recipes.data_io.load_training_pairs`).
+            (see :func:`~sbert_med.data.pairs.load_training_pairs`).
         train_split: qrels split when ``train_data`` is a BEIR folder.
         max_train_examples: If > 0, a seeded sample of this many training examples.
         num_negatives: Explicit negatives per example to read from ``train_data``.
@@ -93,7 +94,7 @@ def build_medembed_evaluator(config: MedEmbedConfig, *, name: str = "dev"):
     """The dev-set ``InformationRetrievalEvaluator`` of a config (``None`` without ``dev_data``)."""
     if not config.dev_data:
         return None
-    split = load_retrieval_split(
+    split = load_beir(
         config.dev_data,
         config.dev_split,
         corpus_file=config.dev_corpus_file,

@@ -59,7 +59,7 @@ def minilm(minilm_path):
 @pytest.fixture(scope="session")
 def medquad_small(shared_data):
     """A real MedQuAD subset: 12 test queries over their answers plus distractors (30 documents)."""
-    from sbert_med.evaluation import load_beir
+    from sbert_med.data.beir import load_beir
 
     data = load_beir(shared_data / "medquad", "test_mini", corpus_file="corpus_mini.jsonl")
     return data.subset(max_queries=12, max_corpus=30, seed=1)

@@ -8,7 +8,8 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.base.modules import Dense, Normalize, Router, Transformer
 from sentence_transformers.sentence_transformer.modules import Pooling
 
-from sbert_med.evaluation import evaluate_retrieval, ir_evaluator, load_beir, measure_efficiency
+from sbert_med.data.beir import load_beir
+from sbert_med.evaluation import evaluate_retrieval, ir_evaluator, measure_efficiency
 from sbert_med.modules import build_asymmetric_model, encoder_tower, eos_tower
 
 

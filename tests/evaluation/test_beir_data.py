@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from sbert_med.evaluation import load_beir
+from sbert_med.data.beir import load_beir
 from tests.evaluation.conftest import write_beir
 
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from sentence_transformers import SentenceTransformer
 
-from sbert_med.evaluation import EmbeddingStore, evaluate_retrieval, load_beir
+from sbert_med.data.beir import load_beir
+from sbert_med.evaluation import EmbeddingStore, evaluate_retrieval
 
 
 def test_store_resumes_and_ignores_unfinished_shard(tmp_path):

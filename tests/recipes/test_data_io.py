@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from sbert_med.recipes.data_io import load_retrieval_split, load_training_pairs, truncate_to_tokens
+from sbert_med.data.beir import load_beir
+from sbert_med.data.pairs import load_training_pairs, truncate_to_tokens
 
 
 def test_jsonl_triplets(tmp_path):
@@ -47,7 +48,7 @@ def test_tsv_errors(tmp_path, qa_pairs_tsv):
 
 
 def test_beir_split_and_qrels_errors(tmp_path, shared_data):
-    split = load_retrieval_split(
+    split = load_beir(
         shared_data / "medquad", "test_mini", corpus_file="corpus_mini.jsonl", max_queries=20, max_corpus=100
     )
     assert len(split.queries) == 20 and len(split.corpus) == 100
@@ -57,7 +58,7 @@ def test_beir_split_and_qrels_errors(tmp_path, shared_data):
     (tmp_path / "corpus.jsonl").write_text('{"_id": "d1", "text": "x"}\n')
     (tmp_path / "queries.jsonl").write_text('{"_id": "q1", "text": "y"}\n')
     with pytest.raises(ValueError, match=r"test\.tsv, line 2, column 3: score must be an integer"):
-        load_retrieval_split(tmp_path, "test")
+        load_beir(tmp_path, "test")
 
 
 def test_truncate_to_tokens(minilm_path):

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 from sentence_transformers import SentenceTransformer
 
+from sbert_med.data.beir import load_beir
 from sbert_med.modules import build_asymmetric_model, encoder_tower, eos_tower
 from sbert_med.recipes import load_recipe_config
 from sbert_med.recipes._common import ir_evaluator
-from sbert_med.recipes.data_io import load_retrieval_split
 from sbert_med.recipes.mar import train_mar
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,7 +31,7 @@ def test_cpu_config_beats_base(tmp_path, minilm_path, smollm2_path, shared_data)
             "show_progress_bar=false",
         ],
     )
-    test = load_retrieval_split(
+    test = load_beir(
         shared_data / "medquad", "test_mini", corpus_file="corpus_mini.jsonl", max_queries=150, max_corpus=200
     )
     evaluator = ir_evaluator(test, name="test")

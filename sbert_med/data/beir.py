@@ -145,7 +145,15 @@ def _read_qrels(path: Path) -> list[tuple[int, str, str, int]]:
     return rows
 
 
-def load_beir(folder: str | Path, split: str = "test", *, corpus_file: str | None = None) -> BeirData:
+def load_beir(
+    folder: str | Path,
+    split: str = "test",
+    *,
+    corpus_file: str | None = None,
+    max_queries: int = 0,
+    max_corpus: int = 0,
+    seed: int = 42,
+) -> BeirData:
     """Load a local BEIR folder and validate it.
 
     Reads ``corpus.jsonl`` (``_id``, ``title``, ``text``), ``queries.jsonl`` (``_id``, ``text``) and
@@ -156,6 +164,10 @@ def load_beir(folder: str | Path, split: str = "test", *, corpus_file: str | Non
         folder: The BEIR folder.
         split: The qrels split, i.e. the file ``qrels/<split>.tsv`` (e.g. ``"test"``, ``"dev"``, ``"test_mini"``).
         corpus_file: Another corpus file inside ``folder`` (e.g. ``"corpus_mini.jsonl"``) instead of ``corpus.jsonl``.
+        max_queries: If > 0, keep a seeded random sample of this many queries (:meth:`BeirData.subset`).
+        max_corpus: If > 0, keep every document judged for the kept queries plus seeded random distractors up to
+            this many documents (a smaller, *easier* corpus: say so when you report numbers).
+        seed: Seed of the samples.
 
     Returns:
         A :class:`BeirData`.
@@ -214,4 +226,6 @@ def load_beir(folder: str | Path, split: str = "test", *, corpus_file: str | Non
         name=folder.name, corpus=corpus, queries=queries, qrels=qrels, titles=titles, texts=texts, split=split
     )
     logger.info("Loaded %r", data)
+    if max_queries > 0 or max_corpus > 0:
+        data = data.subset(max_queries=max_queries or None, max_corpus=max_corpus or None, seed=seed)
     return data

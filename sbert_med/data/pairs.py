@@ -1,4 +1,4 @@
-"""Read recipe training data and retrieval splits; every bad row is reported with its file and line."""
+"""Read training pairs and triplets (JSONL, TSV/CSV, BEIR folders); bad rows are reported with file and line."""
 
 from __future__ import annotations
 
@@ -9,44 +9,14 @@ from pathlib import Path
 
 from datasets import Dataset
 
+from sbert_med.data.beir import load_beir
 from sbert_med.data.jsonl import iter_numbered_jsonl
-from sbert_med.evaluation.beir_data import BeirData, load_beir
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["load_retrieval_split", "load_training_pairs", "truncate_to_tokens"]
+__all__ = ["load_training_pairs", "truncate_to_tokens"]
 
 csv.field_size_limit(2**31 - 1)
-
-
-def load_retrieval_split(
-    folder: str | Path,
-    split: str = "test",
-    *,
-    corpus_file: str | None = None,
-    max_queries: int = 0,
-    max_corpus: int = 0,
-    seed: int = 42,
-) -> BeirData:
-    """Load one split of a BEIR folder, validated by :func:`sbert_med.evaluation.load_beir`, optionally cut down.
-
-    Args:
-        folder: The BEIR folder (``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``).
-        split: Which ``qrels/<split>.tsv`` to use.
-        corpus_file: Another corpus file in the folder (e.g. ``corpus_mini.jsonl``).
-        max_queries: If > 0, keep a seeded random sample of this many queries.
-        max_corpus: If > 0, keep every document judged for the kept queries plus seeded random distractors up to
-            this many documents (a smaller, *easier* corpus: say so when you report numbers).
-        seed: Seed of the samples.
-
-    Returns:
-        A :class:`~sbert_med.evaluation.BeirData` (``queries``, ``corpus``, ``relevant_docs`` for
-        ``InformationRetrievalEvaluator``).
-    """
-    data = load_beir(folder, split, corpus_file=corpus_file)
-    if max_queries > 0 or max_corpus > 0:
-        data = data.subset(max_queries=max_queries or None, max_corpus=max_corpus or None, seed=seed)
-    return data
 
 
 def _as_list(value, *, path: Path, line_no: int, key: str) -> list[str]:
@@ -89,7 +59,7 @@ def load_training_pairs(
         raise FileNotFoundError(f"training data not found: {path}")
     rows: list[tuple[str, str, list[str], str]] = []  # anchor, positive, negatives, where
     if path.is_dir():
-        data = load_retrieval_split(path, split)
+        data = load_beir(path, split)
         for qid in sorted(data.queries):
             for cid in sorted(data.relevant_docs[qid]):
                 rows.append((data.queries[qid], data.corpus[cid], [], f"{path} qid {qid}"))
