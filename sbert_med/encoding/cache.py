@@ -54,8 +54,10 @@ class EncodingCache:
 
     Args:
         folder: The cache root; the producer's vectors live in ``folder/<fingerprint of key>/``.
-        key: What produced the vectors, as JSON-able values (model fingerprint, route, prompt, width, ...). It is
-            written beside the vectors (``producer.json``) so a person can tell the sub-folders apart.
+        key: What produced the vectors, as JSON-able values (model fingerprint, route, prompt, width, ...).
+        info: Descriptive values that are not part of the key (e.g. the model's name or path, which may differ for
+            the same weights); written with the key beside the vectors (``producer.json``) so a person can tell the
+            sub-folders apart.
 
     Example::
 
@@ -63,13 +65,14 @@ class EncodingCache:
         vectors = cache.encode(texts, lambda batch: model.encode_document(batch, convert_to_numpy=True))
     """
 
-    def __init__(self, folder: str | os.PathLike, key: dict[str, Any]) -> None:
+    def __init__(self, folder: str | os.PathLike, key: dict[str, Any], *, info: dict[str, Any] | None = None) -> None:
         self.key = dict(key)
         self.folder = Path(folder) / settings_fingerprint(self.key)
         self.folder.mkdir(parents=True, exist_ok=True)
-        info = self.folder / _INFO
-        if not info.exists():
-            _atomic_write_bytes(info, lambda h: h.write(json.dumps(self.key, indent=2, default=str).encode()))
+        producer = self.folder / _INFO
+        if not producer.exists():
+            text = json.dumps({"key": self.key, "info": info or {}}, indent=2, default=str)
+            _atomic_write_bytes(producer, lambda h: h.write(text.encode("utf-8")))
         self._where: dict[str, tuple[int, int]] = {}  # text key -> (shard, row)
         self._shards: dict[int, np.ndarray] = {}
         self._next_shard = 0
@@ -204,13 +207,13 @@ def encode_cached(
         return encode_fn(list(texts)) if len(texts) else np.zeros((0, 0), dtype=np.float32)
     key = {
         "model": fingerprint or model_fingerprint(model),
-        "model_name": getattr(getattr(model, "model_card_data", None), "base_model", None),
         "route": route,
         "prompt": prompt,
         "prompt_name": prompt_name,
         "normalize_embeddings": normalize_embeddings,
         "truncate_dim": truncate_dim,
     }
-    cache = EncodingCache(cache_dir, key)
+    info = {"model_name": getattr(getattr(model, "model_card_data", None), "base_model", None)}
+    cache = EncodingCache(cache_dir, key, info=info)
     return cache.encode(texts, encode_fn, chunk_size=chunk_size, show_progress_bar=show_progress_bar,
                         desc=f"Encoding ({route})")
