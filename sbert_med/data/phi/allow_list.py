@@ -29,6 +29,7 @@ respiration respirations breathing sounds murmur index method technique formula 
 angina arteritis ataxia chorea dementia effusion hernia infarct infarction keratitis leukemia myopathy nephritis
 paralysis pneumonia retinopathy sclerosis tetralogy tremor virus bacillus cyst cysts gland glands area areas loop
 space layer membrane ligament tendon valve artery vein nerve plexus cycle pathway disease-related spots nodes
+circle islets islet bundle sphincter ampulla foramen triangle fossa crypts organ tubercle papilla aqueduct
 """.split())
 
 #: eponymous signs, tests, scores, procedures and diseases that ICD-10-CM descriptions do not carry (ours)
@@ -66,7 +67,8 @@ sc sd tn tx ut vt va wa wv wi wy us usa u.s. america
 """.split()) | {"new hampshire", "new jersey", "new mexico", "new york", "north carolina", "north dakota",
                  "rhode island", "south carolina", "south dakota", "west virginia", "united states"}
 
-_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
+_WORD = re.compile(r"[A-Za-z][A-Za-z']*")
+_OF_HEAD = re.compile(r"\b([a-z]+)\s+of\s+(?:the\s+)?$")
 
 
 @lru_cache(maxsize=1)
@@ -127,7 +129,9 @@ def is_medical_phrase(text: str, start: int, end: int) -> bool:
         return True
     if all(word in MEDICAL_HEADS for word in words):
         return True
-    return False
+    of_head = _OF_HEAD.search(text[max(0, start - 30) : start])  # "circle of Willis", "ampulla of Vater"
+    return bool(of_head and of_head.group(1) in medical_vocabulary() and any(word in eponyms() for word in words)
+                or of_head and of_head.group(1) in MEDICAL_HEADS)
 
 
 def looks_clinical(word: str) -> bool:

@@ -46,6 +46,11 @@ def get_analyzer():
     nlp_engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": str(spacy_model_path())}],
                                 ner_model_configuration=ner)
     nlp_engine.load()
+    # Presidio reads tokens, lemmas and entities; the dependency parser is the slowest step and feeds none of them
+    nlp_engine.get_nlp("en").disable_pipe("parser")
+    from sbert_med.data.phi.allow_list import eponym_phrases, medical_vocabulary
+
+    eponym_phrases(), medical_vocabulary()  # load ICD-10-CM once, here, rather than inside the first note
     analyzer = AnalyzerEngine(registry=build_registry(), nlp_engine=nlp_engine, supported_languages=["en"])
     logger.info("PHI analyzer ready: spaCy %s, %d recognizers", spacy_model_path().name,
                 len(analyzer.registry.recognizers))

@@ -96,13 +96,14 @@ class LowercaseNameRecognizer(PatternRecognizer):
         kept = []
         for result in results:
             end = result.start
-            span = doc.char_span(result.start, result.end, alignment_mode="expand")
-            for token in span if span is not None else []:
-                word = token.text
-                if (token.pos_ not in self.KEEP_POS or token.is_stop or not token.is_alpha or len(word) < 2
-                        or looks_clinical(word)):
+            for word in regex.finditer(r"\S+", text[result.start : result.end]):
+                start = result.start + word.start()
+                token = next((token for token in doc if token.idx <= start < token.idx + len(token)), None)
+                parts = regex.split(r"[-'’]", word.group(0))
+                if (token is None or token.pos_ not in self.KEEP_POS or token.is_stop or len(word.group(0)) < 2
+                        or not all(part.isalpha() and not looks_clinical(part) for part in parts)):
                     break
-                end = token.idx + len(word)
+                end = result.start + word.end()
             if end > result.start:
                 result.end = end
                 kept.append(result)
@@ -176,7 +177,9 @@ def medical_recognizers() -> list[PatternRecognizer]:
             P("date_numeric", rf"(?<![\w/.-])(?:\d{{4}}-{_M}-{_D}|\d{{4}}/{_M}/{_D}|{_M}/{_D}/(?:\d{{4}}|\d{{2}})"
                               rf"|{_M}-{_D}-(?:\d{{4}}|\d{{2}})|{_D}\.{_M}\.\d{{4}})(?![\w/-])"),
             P("date_cued", rf"(?<=\b(?i:on|since|from|until|through|to|dated|by|DOB|DOS|d\.o\.b\.|born|admitted"
-                           rf"|discharged|seen|date)\s*:?\s*){_M}/{_D}(?![\w/])"),
+                           rf"|discharged|seen|date|visit|interrogated|checked|performed|done|drawn|obtained|placed|started|stopped"
+                           rf"|given|received|scheduled|last|next|addendum|updated|surgery|appt|appointment)\s*:?\s*)"
+                           rf"{_M}/{_D}(?![\w/])"),
             P("date_weekday", r"\b(?i:(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day)(?=,?\s+\p{Lu})", 0.3),
         ]),
         PatternRecognizer("AGE_OVER_89", name="AgeOver89Recognizer", global_regex_flags=_ANY_CASE, patterns=[

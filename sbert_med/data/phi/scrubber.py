@@ -15,7 +15,7 @@ from typing import Literal
 import regex
 from datasets import Dataset
 
-from sbert_med.data.phi.allow_list import STATES, is_medical_phrase
+from sbert_med.data.phi.allow_list import STATES, is_medical_phrase, medical_vocabulary
 from sbert_med.data.phi.kinds import ALL_KINDS, TAGS, PhiKind, PhiMatch, check_kinds
 from sbert_med.data.phi.report import PhiReport
 
@@ -91,7 +91,7 @@ def _postprocess(text: str, results, kinds: frozenset[str]) -> list[PhiMatch]:
     for kind, start, end, _ in candidates:
         if all(end <= match.start or start >= match.end for match in taken):
             taken.append(PhiMatch(kind, start, end))
-    taken.extend(_other_mentions(text, taken))
+    taken = _other_mentions(text, taken)
     return sorted((match for match in taken if match.kind in kinds), key=lambda match: match.start)
 
 
@@ -125,6 +125,8 @@ def _not_a_person_or_place(text: str, start: int, end: int, kind: str) -> bool:
         return True
     if kind == "location" and piece.lower() in STATES:
         return True
+    if " " not in piece and "-" not in piece and piece.lower() in medical_vocabulary():
+        return True  # a clinical word at the start of a sentence ("Driver's license", "Hemoglobin")
     if piece.isupper() and len(piece) <= 5:  # HPI, COPD, ROS: abbreviations, not people
         return True
     return not any(char.islower() for char in piece) and " " not in piece and len(piece) <= 3
@@ -136,24 +138,30 @@ def _name_words(piece: str) -> set[str]:
 
 
 def _other_mentions(text: str, taken: list[PhiMatch]) -> list[PhiMatch]:
-    """Every other mention of a found name's words, in any case ("Mr. John Smith ... SMITH ... smith reports")."""
+    """``taken`` plus every other mention of a found name's words, in any case ("Mr. John Smith ... SMITH ... smith
+    reports")."""
     words = set()
     for match in taken:
         if match.kind == "name":
-            words |= {word for word in _name_words(text[match.start : match.end]) if len(word) > 2}
+            piece = text[match.start : match.end]
+            words |= {word for word in _name_words(piece) if len(word) > 2}
+            parts = piece.lower().replace(",", " ").split()
+            words.update(" ".join(parts[index:]) for index in range(len(parts) - 1))  # "van der berg"
     if not words:
-        return []
-    pattern = regex.compile(r"(?<![\p{L}\d])(?:" + "|".join(sorted(map(regex.escape, words), key=len, reverse=True))
+        return taken
+    alternatives = sorted((regex.escape(word).replace(r"\ ", r"\s+") for word in words), key=len, reverse=True)
+    pattern = regex.compile(r"(?<![\p{L}\d])(?:" + "|".join(alternatives)
                             + r")(?![\p{L}\d])", regex.IGNORECASE)
-    extra: list[PhiMatch] = []
     for found in pattern.finditer(text):
         start, end = found.span()
-        if any(start < match.end and end > match.start for match in taken + extra):
+        overlapping = [match for match in taken if start < match.end and end > match.start]
+        # a longer mention replaces the parts of it already found ("Van der Berg" over "Berg")
+        if any(match.kind != "name" or match.start < start or match.end > end for match in overlapping):
             continue
         if is_medical_phrase(text, start, end):
             continue
-        extra.append(PhiMatch("name", start, end))
-    return extra
+        taken = [match for match in taken if match not in overlapping] + [PhiMatch("name", start, end)]
+    return taken
 
 
 def _placeholders(text: str, matches: list[PhiMatch], numbered: bool) -> list[str]:
