@@ -57,6 +57,13 @@ toprol tradjenta tramadol trulicity tylenol ultram valium vancocin vasotec vento
 zestril zithromax zocor zofran zoloft zosyn zyprexa zyrtec
 """.split())
 
+#: note section words that spaCy's small pipeline tags as people at the start of a line (ours)
+SECTION_WORDS = frozenset("""
+addendum assessment plan impression history exam examination hpi ros allergies medications meds labs imaging
+disposition diagnosis diagnoses procedure procedures indication indications findings recommendations summary
+subjective objective vitals followup follow-up attestation nursing social family psych neuro cardiology
+""".split())
+
 #: Safe Harbor keeps the state: these place names are not identifiers
 STATES = frozenset("""
 alabama alaska arizona arkansas california colorado connecticut delaware florida georgia hawaii idaho illinois indiana

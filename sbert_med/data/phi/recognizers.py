@@ -173,7 +173,7 @@ def medical_recognizers() -> list[PatternRecognizer]:
         ]),
         PatternRecognizer("DATE", name="ClinicalDateRecognizer", global_regex_flags=_CASE_SENSITIVE, patterns=[
             P("date_words", rf"\b(?:{_MONTH}\s+{_DAY}(?:,\s*|\s+)\d{{4}}|{_DAY}\s+(?i:of\s+)?{_MONTH},?\s+\d{{4}}"
-                            rf"|{_MONTH}\s+{_DAY}\b|{_DAY}\s+{_MONTH}(?=[\s,.;)]|$)|{_MONTH},?\s+\d{{4}})"),
+                            rf"|{_MONTH}\s+{_DAY}\b|{_DAY}\s+{_MONTH}(?=[\s,.;:)]|$)|{_MONTH},?\s+\d{{4}})"),
             P("date_numeric", rf"(?<![\w/.-])(?:\d{{4}}-{_M}-{_D}|\d{{4}}/{_M}/{_D}|{_M}/{_D}/(?:\d{{4}}|\d{{2}})"
                               rf"|{_M}-{_D}-(?:\d{{4}}|\d{{2}})|{_D}\.{_M}\.\d{{4}})(?![\w/-])"),
             P("date_cued", rf"(?<=\b(?i:on|since|from|until|through|to|dated|by|DOB|DOS|d\.o\.b\.|born|admitted"

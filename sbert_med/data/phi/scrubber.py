@@ -15,7 +15,7 @@ from typing import Literal
 import regex
 from datasets import Dataset
 
-from sbert_med.data.phi.allow_list import STATES, is_medical_phrase, medical_vocabulary
+from sbert_med.data.phi.allow_list import SECTION_WORDS, STATES, is_medical_phrase, medical_vocabulary
 from sbert_med.data.phi.kinds import ALL_KINDS, TAGS, PhiKind, PhiMatch, check_kinds
 from sbert_med.data.phi.report import PhiReport
 
@@ -89,10 +89,34 @@ def _postprocess(text: str, results, kinds: frozenset[str]) -> list[PhiMatch]:
                                    -c[3], -(c[2] - c[1])))
     taken: list[PhiMatch] = []
     for kind, start, end, _ in candidates:
-        if all(end <= match.start or start >= match.end for match in taken):
+        if kind in ("name", "location"):  # keep what another kind leaves ("Dictated by Ann Lee [April 2, 2020]")
+            start, end = _remainder(text, start, end, taken)
+            if start < end and _not_a_word_of_name(text[start:end]):
+                continue
+        if start < end and all(end <= match.start or start >= match.end for match in taken):
             taken.append(PhiMatch(kind, start, end))
     taken = _other_mentions(text, taken)
     return sorted((match for match in taken if match.kind in kinds), key=lambda match: match.start)
+
+
+def _remainder(text: str, start: int, end: int, taken: list[PhiMatch]) -> tuple[int, int]:
+    """The longest part of ``[start, end)`` outside ``taken``, cleaned; empty when it holds no word."""
+    free = [True] * (end - start)
+    for match in taken:
+        for index in range(max(start, match.start), min(end, match.end)):
+            free[index - start] = False
+    best, run_start = (start, start), None
+    for index in range(start, end + 1):
+        if index < end and free[index - start]:
+            run_start = index if run_start is None else run_start
+        elif run_start is not None:
+            if index - run_start > best[1] - best[0]:
+                best = (run_start, index)
+            run_start = None
+    if best == (start, end):
+        return best
+    cleaned = _clean_span(text, *best)
+    return cleaned if sum(char.isalpha() for char in text[cleaned[0] : cleaned[1]]) >= 2 else (start, start)
 
 
 def _clean_span(text: str, start: int, end: int) -> tuple[int, int]:
@@ -119,13 +143,19 @@ def _clean_span(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+def _not_a_word_of_name(piece: str) -> bool:
+    """Section words and short abbreviations ("Addendum", "VIN", "MR", "D.O.B"), whatever proposed them."""
+    letters = "".join(char for char in piece if char.isalpha())
+    return piece.lower() in SECTION_WORDS or (letters.isupper() and len(letters) <= 4 and " " not in piece)
+
+
 def _not_a_person_or_place(text: str, start: int, end: int, kind: str) -> bool:
     piece = text[start:end]
     if is_medical_phrase(text, start, end):
         return True
     if kind == "location" and piece.lower() in STATES:
         return True
-    if " " not in piece and "-" not in piece and piece.lower() in medical_vocabulary():
+    if " " not in piece and "-" not in piece and (piece.lower() in medical_vocabulary() or piece.lower() in SECTION_WORDS):
         return True  # a clinical word at the start of a sentence ("Driver's license", "Hemoglobin")
     if piece.isupper() and len(piece) <= 5:  # HPI, COPD, ROS: abbreviations, not people
         return True
