@@ -32,6 +32,12 @@ space layer membrane ligament tendon valve artery vein nerve plexus cycle pathwa
 circle islets islet bundle sphincter ampulla foramen triangle fossa crypts organ tubercle papilla aqueduct
 """.split())
 
+#: words of an examination finding around a bare eponym ("Babinski downgoing", "positive Murphy"; ours)
+FINDINGS = frozenset("""
+positive negative present absent intact upgoing downgoing equivocal elicited normal abnormal bilateral left right
+mute flexor extensor sign test
+""".split())
+
 #: eponymous signs, tests, scores, procedures and diseases that ICD-10-CM descriptions do not carry (ours)
 EXTRA_EPONYMS = frozenset("""
 addison alzheimer apgar argyll babinski baker barrett battle beck bell berger bethesda billroth blalock bouchard
@@ -120,7 +126,7 @@ def is_medical_phrase(text: str, start: int, end: int) -> bool:
     if not words:
         return False
     words = [word[:-2] if word.endswith("'s") else word for word in words]
-    if all(word in DRUG_NAMES for word in words):
+    if any(word in DRUG_NAMES for word in words):
         return True
     following = _WORD.findall(text[end : end + 40])
     next_word = following[0].lower() if following else ""
@@ -128,6 +134,10 @@ def is_medical_phrase(text: str, start: int, end: int) -> bool:
         next_word = following[1].lower()
     last = words[-1]
     pairs = eponym_phrases()
+    before = _WORD.findall(text[max(0, start - 20) : start])
+    previous = before[-1].lower() if before else ""
+    if len(words) == 1 and words[0] in eponyms() and (next_word in FINDINGS or previous in FINDINGS):
+        return True  # "Babinski downgoing", "positive Murphy"
     if any(word in eponyms() for word in words) and (
         next_word in MEDICAL_HEADS or (last, next_word) in pairs or words[-1] in MEDICAL_HEADS
     ):
