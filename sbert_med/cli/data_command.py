@@ -115,10 +115,14 @@ def _textbook_options(parser):
 
 
 def _scrub_options(parser):
-    from sbert_med.data.phi import ALL_KINDS
+    from sbert_med.data.phi import ALL_KINDS, METHODS
 
     parser.add_argument("--kinds", nargs="+", choices=ALL_KINDS, default=list(ALL_KINDS))
     parser.add_argument("--extra-column", action="append", default=[], help="further columns to scrub")
+    parser.add_argument("--method", choices=METHODS, default="presidio",
+                        help="presidio (default: spaCy names and places + medical recognizers) or regex (patterns only)")
+    parser.add_argument("--unnumbered", action="store_true", help="write [NAME] rather than [NAME_1], [NAME_2]...")
+    parser.add_argument("--num-proc", type=int, help="processes (each loads its own spaCy pipeline)")
 
 
 def _decontaminate_options(parser):
@@ -203,7 +207,8 @@ def run(args: argparse.Namespace) -> int:
             near_duplicate_threshold=args.near_duplicate_threshold or None, return_report=True)
     elif step == "scrub":
         columns = [column or "text", *args.extra_column]
-        result, phi_report = data.scrub_phi(dataset, columns=columns, kinds=args.kinds, return_report=True)
+        result, phi_report = data.scrub_phi(dataset, columns=columns, kinds=args.kinds, method=args.method,
+                                            numbered=not args.unnumbered, num_proc=args.num_proc, return_report=True)
         report = phi_report
     else:  # decontaminate
         eval_texts = []
