@@ -29,7 +29,7 @@ respiration respirations breathing sounds murmur index method technique formula 
 angina arteritis ataxia chorea dementia effusion hernia infarct infarction keratitis leukemia myopathy nephritis
 paralysis pneumonia retinopathy sclerosis tetralogy tremor virus bacillus cyst cysts gland glands area areas loop
 space layer membrane ligament tendon valve artery vein nerve plexus cycle pathway disease-related spots nodes
-circle islets islet bundle sphincter ampulla foramen triangle fossa crypts organ tubercle papilla aqueduct
+apparatus complex circle islets islet bundle sphincter ampulla foramen triangle fossa crypts organ tubercle papilla aqueduct
 """.split())
 
 #: words of an examination finding around a bare eponym ("Babinski downgoing", "positive Murphy"; ours)

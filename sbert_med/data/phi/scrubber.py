@@ -150,7 +150,11 @@ def _not_a_word_of_name(piece: str) -> bool:
 
 
 def _not_a_person_or_place(text: str, start: int, end: int, kind: str) -> bool:
+    """For spaCy's uncued people and places: medical phrases, states, clinical words and lower-case words (spaCy's
+    small pipeline misfires on lower-case terms such as "serosa"; lower-case names are found through cues)."""
     piece = text[start:end]
+    if not any(char.isupper() for char in piece):
+        return True
     if is_medical_phrase(text, start, end):
         return True
     if kind == "location" and piece.lower() in STATES:
