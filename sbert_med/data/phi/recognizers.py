@@ -73,6 +73,7 @@ _CREDENTIALS = r"(?:MD|M\.D\.|DO|D\.O\.|RN|NP|PA-C|PA|PhD|DDS|DMD|MSW|LCSW|Pharm
 
 
 def _pattern(name: str, expression: str, score: float = 0.9) -> Pattern:
+    # cue patterns score above spaCy's 0.85 so that Presidio keeps them (and we know they were cued) on equal spans
     return Pattern(name=name, regex=expression, score=score)
 
 
@@ -213,14 +214,14 @@ def medical_recognizers() -> list[PatternRecognizer]:
             P("credentials", rf"{_FULL_NAME}(?=,?\s+{_CREDENTIALS}\b)", 0.95),
             P("last_first_caps", rf"^{_UPPER_WORD},\s+{_UPPER_WORD}(?:\s+\p{{Lu}}\.?)?(?=\s*$|\s{{2,}}|\s*[(|,;])", 0.9),
             P("last_first", rf"(?<=^|\b(?i:pt|patient|name|re)\s*:?\s*){_NAME_WORD},\s+{_NAME_WORD}(?:\s+\p{{Lu}}\.)?"
-                            rf"(?=\s*$|\s*[(|;,.]|\s+(?:is|was|\d))", 0.85),
+                            rf"(?=\s*$|\s*[(|;,.]|\s+(?:is|was|\d))", 0.9),
         ]),
         LowercaseNameRecognizer("PERSON", name="LowercaseNameRecognizer", global_regex_flags=_CASE_SENSITIVE, patterns=[
             P("lower_cue", r"(?<=(?:^|[\s(,;:])(?:pt|patient|pt\s+name|name|mr|mrs|ms|dr|seen\s+by|accompanied\s+by"
                            r"|with\s+(?:his|her)\s+(?:wife|husband|daughter|son|mother|father|sister|brother)"
                            r"|(?:his|her|their|pt's|patient's)\s+(?:wife|husband|daughter|son|mother|father|sister"
                            r"|brother|friend|caregiver|niece|nephew|partner)|called|spoke\s+with|referred\s+by)"
-                           r"\.?:?\s+)(?!(?:his|her|their|the|a|an|is|was|and|to|for|with|on|in|at|by)\b)\p{Ll}[\p{Ll}'-]+(?:\s+\p{Ll}[\p{Ll}'-]+){0,2}", 0.8),
+                           r"\.?:?\s+)(?!(?:his|her|their|the|a|an|is|was|and|to|for|with|on|in|at|by)\b)\p{Ll}[\p{Ll}'-]+(?:\s+\p{Ll}[\p{Ll}'-]+){0,2}", 0.92),
         ]),
     ]
     return recognizers
