@@ -84,10 +84,11 @@ def _labelled(labels: str) -> str:
 
 class LowercaseNameRecognizer(PatternRecognizer):
     """Names written in lower case after a cue ("pt john smith", "seen by dr okafor", "his daughter mei"): the
-    pattern proposes up to three words after the cue; only the leading words that spaCy tags as nouns or proper
-    nouns and that are not clinical or stop words are kept."""
+    pattern proposes up to three words after the cue; only the leading words that spaCy's tagger marks as nouns or
+    proper nouns and that are not clinical or stop words are kept."""
 
-    KEEP_POS = frozenset({"PROPN", "NOUN", "X", "ADJ"})
+    #: Penn Treebank tags of name-like words (proper and common nouns, foreign words, adjectives)
+    KEEP_TAGS = frozenset({"NNP", "NNPS", "NN", "NNS", "FW", "JJ"})
 
     def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):  # noqa: D102
         results = super().analyze(text, entities, nlp_artifacts, regex_flags)
@@ -101,7 +102,7 @@ class LowercaseNameRecognizer(PatternRecognizer):
                 start = result.start + word.start()
                 token = next((token for token in doc if token.idx <= start < token.idx + len(token)), None)
                 parts = regex.split(r"[-'’]", word.group(0))
-                if (token is None or token.pos_ not in self.KEEP_POS or token.is_stop or len(word.group(0)) < 2
+                if (token is None or token.tag_ not in self.KEEP_TAGS or token.is_stop or len(word.group(0)) < 2
                         or not all(part.isalpha() and not looks_clinical(part) for part in parts)):
                     break
                 end = result.start + word.end()
