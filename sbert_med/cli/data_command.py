@@ -120,7 +120,7 @@ def _scrub_options(parser):
     parser.add_argument("--kinds", nargs="+", choices=ALL_KINDS, default=list(ALL_KINDS))
     parser.add_argument("--extra-column", action="append", default=[], help="further columns to scrub")
     parser.add_argument("--method", choices=METHODS, default="presidio",
-                        help="presidio (default: spaCy names and places + medical recognizers) or regex (patterns only)")
+                        help="presidio (default: spaCy people and places, medical recognizers) or regex (patterns)")
     parser.add_argument("--unnumbered", action="store_true", help="write [NAME] rather than [NAME_1], [NAME_2]...")
     parser.add_argument("--num-proc", type=int, help="processes (each loads its own spaCy pipeline)")
 

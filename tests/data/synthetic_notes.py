@@ -16,7 +16,8 @@ import re
 from dataclasses import dataclass, field
 
 FIRST = ["John", "Maria", "Robert", "Linda", "Ahmed", "Mei", "Carlos", "Olga", "Kwame", "Priya", "Thomas", "Aisha",
-         "William", "Sofia", "Daniel", "Grace", "Hiroshi", "Fatima", "Peter", "Elena", "Nguyen", "Oluwaseun", "Siobhan",
+         "William", "Sofia", "Daniel", "Grace", "Hiroshi", "Fatima", "Peter", "Elena", "Nguyen", "Oluwaseun",
+         "Siobhan",
          "Dmitri", "Ingrid", "Rajesh", "Yuki", "Chen", "Mohammed", "Leilani", "Bogdan", "Amara", "José", "Zoë",
          "Tariq", "Anh", "Jae-won", "Emeka", "Svetlana", "Giovanni", "Nadia", "Kofi", "Isabella", "Arjun", "Hana"]
 LAST = ["Smith", "Garcia", "Johnson", "Nguyen", "Okafor", "Kowalski", "Patel", "Rossi", "Andersen", "Haddad",
@@ -94,7 +95,8 @@ def _slots(rng: random.Random) -> dict[str, tuple[str, str | None]]:
     rel_first = rng.choice([name for name in FIRST if name != first])
     nurse = f"{rng.choice(FIRST)} {rng.choice([name for name in LAST if name not in (last, dr_last)])}"
     city, state = rng.choice(CITIES)
-    street = f"{rng.randint(2, 9999)} {rng.choice(['', 'N ', 'W. ', 'South '])}{rng.choice(STREETS)} {rng.choice(SUFFIXES)}"
+    direction = rng.choice(["", "N ", "W. ", "South "])
+    street = f"{rng.randint(2, 9999)} {direction}{rng.choice(STREETS)} {rng.choice(SUFFIXES)}"
     if rng.random() < 0.3:
         street += rng.choice([", Apt 4B", " Apt. 12", ", Unit 7", " #302"])
     user = re.sub(r"[^a-z]", "", f"{first}.{last}".lower().replace(".", "_"))
@@ -120,17 +122,20 @@ def _slots(rng: random.Random) -> dict[str, tuple[str, str | None]]:
                             f"http://{user}.blog.example.net/posts/{rng.randint(1, 400)}"]), "url"),
         "ip": (".".join(map(str, octets)), "ip"),
         "ssn": (f"{rng.randint(100, 665)}-{rng.randint(10, 99)}-{rng.randint(1000, 9999)}", "ssn"),
-        "mrn": (rng.choice([str(rng.randint(10**6, 10**8)), _code(rng, 1, 7), f"00{rng.randint(10**5, 10**6)}"]), "mrn"),
+        "mrn": (rng.choice([str(rng.randint(10**6, 10**8)), _code(rng, 1, 7), f"00{rng.randint(10**5, 10**6)}"]),
+                "mrn"),
         "acct": (rng.choice([_code(rng, 1, 6), str(rng.randint(10**7, 10**9)), _code(rng, 2, 8, "-")]), "account"),
         "plan": (rng.choice([_code(rng, 3, 9), _code(rng, 1, 10), f"{rng.randint(100, 999)}-{_code(rng, 2, 6)}"]),
                  "health_plan"),
-        "license": (rng.choice([_code(rng, 1, 7), _code(rng, 2, 7), f"{rng.choice('ABCDGHK')}{rng.randint(10**4, 10**5)}"
+        "license": (rng.choice([_code(rng, 1, 7), _code(rng, 2, 7),
+                                f"{rng.choice('ABCDGHK')}{rng.randint(10**4, 10**5)}"
                                 f"-{rng.randint(1000, 9999)}"]), "license"),
-        "vin": ("".join(rng.choice("ABCDEFGHJKLMNPRSTUVWXYZ0123456789") for _ in range(10)) + str(rng.randint(10**6, 10**7 - 1)),
-                "vehicle"),
-        "plate": (rng.choice([f"{rng.randint(1, 9)}{_code(rng, 3, 3)}", f"{_code(rng, 3, 4)}", f"{_code(rng, 2, 3, '-')}"]),
+        "vin": ("".join(rng.choice("ABCDEFGHJKLMNPRSTUVWXYZ0123456789") for _ in range(10))
+                + str(rng.randint(10**6, 10**7 - 1)), "vehicle"),
+        "plate": (rng.choice([f"{rng.randint(1, 9)}{_code(rng, 3, 3)}", _code(rng, 3, 4), _code(rng, 2, 3, "-")]),
                   "vehicle"),
-        "serial": (rng.choice([_code(rng, 3, 6), f"{_code(rng, 2, 4, '-')}-{rng.randint(100, 999)}", _code(rng, 1, 9)]),
+        "serial": (rng.choice([_code(rng, 3, 6), f"{_code(rng, 2, 4, '-')}-{rng.randint(100, 999)}",
+                               _code(rng, 1, 9)]),
                    "device"),
         "condition": (rng.choice(CONDITIONS), None), "generic": (rng.choice(GENERICS), None),
         "eponym": (rng.choice(EPONYMS), "keep"), "eponym2": (rng.choice(EPONYMS), "keep"),

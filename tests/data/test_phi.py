@@ -96,7 +96,8 @@ def test_each_kind(text, value, kind):
 
 
 def test_a_surname_that_is_also_an_eponym():
-    assert scrub_text("Mr. Wilson has Wilson disease; Wilson agrees.")[0] == "Mr. [NAME_1] has Wilson disease; [NAME_1] agrees."
+    scrubbed = scrub_text("Mr. Wilson has Wilson disease; Wilson agrees.")[0]
+    assert scrubbed == "Mr. [NAME_1] has Wilson disease; [NAME_1] agrees."
 
 
 def test_placeholders_are_consistent_within_a_note():

@@ -12,7 +12,15 @@ from __future__ import annotations
 
 from sbert_med.data.phi.kinds import ALL_KINDS, FREE_TEXT_KINDS, STRUCTURED_KINDS, TAGS, PhiKind, PhiMatch
 from sbert_med.data.phi.report import PhiReport
-from sbert_med.data.phi.scrubber import METHODS, find_phi, find_phi_batch, replace_phi, scrub_phi, scrub_text, scrub_texts
+from sbert_med.data.phi.scrubber import (
+    METHODS,
+    find_phi,
+    find_phi_batch,
+    replace_phi,
+    scrub_phi,
+    scrub_text,
+    scrub_texts,
+)
 
 __all__ = [
     "ALL_KINDS",

@@ -29,7 +29,8 @@ respiration respirations breathing sounds murmur index method technique formula 
 angina arteritis ataxia chorea dementia effusion hernia infarct infarction keratitis leukemia myopathy nephritis
 paralysis pneumonia retinopathy sclerosis tetralogy tremor virus bacillus cyst cysts gland glands area areas loop
 space layer membrane ligament tendon valve artery vein nerve plexus cycle pathway disease-related spots nodes
-apparatus complex circle islets islet bundle sphincter ampulla foramen triangle fossa crypts organ tubercle papilla aqueduct
+apparatus complex circle islets islet bundle sphincter ampulla foramen triangle fossa crypts organ tubercle papilla
+aqueduct
 """.split())
 
 #: words of an examination finding around a bare eponym ("Babinski downgoing", "positive Murphy"; ours)
@@ -42,10 +43,10 @@ mute flexor extensor sign test
 EXTRA_EPONYMS = frozenset("""
 addison alzheimer apgar argyll babinski baker barrett battle beck bell berger bethesda billroth blalock bouchard
 braxton breslow broca brudzinski buerger chadwick charcot cheyne chvostek colles conn courvoisier crohn cullen cushing
-dandy de devic doppler dubin duchenne dupuytren epley erb ewing fallot foley forrester frank gleason glasgow goodpasture
+dandy devic doppler dubin duchenne dupuytren epley erb ewing fallot foley forrester gleason glasgow goodpasture
 gram graves grey guillain hamman hashimoto heberden heimlich hirschsprung hodgkin holter homan homans horner hunt
 huntington jacksonian jones kaposi kawasaki kehr kernig klinefelter korotkoff korsakoff kussmaul lachman lambert
-levine lewy lhermitte lou ludwig lyme mallory marcus marfan mcburney mcmurray meckel meniere miller murphy nikolsky
+levine lewy lhermitte ludwig lyme mallory marcus marfan mcburney mcmurray meckel meniere miller murphy nikolsky
 nissen osgood paget pap parkinson phalen prinzmetal raynaud reed reiter rinne romberg rovsing roux schatzki sezary
 sjogren smith spurling stevens still swan takayasu tay tinel todd tourette trendelenburg trousseau turner valsalva
 virchow von wallenberg weber wegener wells wernicke whipple wilms wilson wolff zenker zollinger

@@ -42,7 +42,8 @@ def get_analyzer():
 
     labels_to_ignore = ["ORG", "NORP", "DATE", "TIME", "CARDINAL", "ORDINAL", "QUANTITY", "MONEY", "PERCENT",
                         "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE"]
-    ner = NerModelConfiguration(model_to_presidio_entity_mapping=dict(SPACY_ENTITIES), labels_to_ignore=labels_to_ignore)
+    ner = NerModelConfiguration(model_to_presidio_entity_mapping=dict(SPACY_ENTITIES),
+                                labels_to_ignore=labels_to_ignore)
     nlp_engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": str(spacy_model_path())}],
                                 ner_model_configuration=ner)
     nlp_engine.load()

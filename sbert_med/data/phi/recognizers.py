@@ -136,7 +136,8 @@ def medical_recognizers() -> list[PatternRecognizer]:
             r"MRN|MR\s?#|MR\s?No\.?|Med(?:ical)?\s+rec(?:ord)?\.?(?:\s+(?:number|no\.?|#))?|Record\s+(?:number|no\.?|#)"
             r"|Patient\s+ID|Pt\.?\s+ID|Hospital\s+(?:number|no\.?|#|ID)|Unit\s+(?:number|no\.?)|Chart\s+(?:number|no\.?|#)"
             r"|Specimen\s+(?:number|no\.?|#|ID)|Accession(?:\s+(?:number|no\.?|#))?|ID\s+(?:number|no\.?)|ID"))]),
-        PatternRecognizer("ACCOUNT", name="AccountRecognizer", global_regex_flags=_ANY_CASE, patterns=[P("account", _labelled(
+        PatternRecognizer("ACCOUNT", name="AccountRecognizer", global_regex_flags=_ANY_CASE, patterns=[P(
+            "account", _labelled(
             r"Acc(?:oun)?t\.?(?:\s+(?:number|no\.?|#))?|Account|Billing\s+(?:number|no\.?|#|ID)|FIN|CSN|HAR"
             r"|Encounter(?:\s+(?:number|no\.?|#|ID))?|Visit\s+(?:number|no\.?|#|ID)|Invoice(?:\s+(?:number|no\.?|#))?"
             r"|Claim(?:\s+(?:number|no\.?|#|ID))?|Bank\s+account(?:\s+(?:number|no\.?))?|Credit\s+card"))]),
@@ -170,7 +171,8 @@ def medical_recognizers() -> list[PatternRecognizer]:
         PatternRecognizer("PHONE_NUMBER", name="ClinicalPhoneRecognizer", global_regex_flags=_ANY_CASE, patterns=[
             P("phone", r"(?<![\w/])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}\b"
                        r"(?:\s*(?:x|ext\.?)\s*\d{1,5}\b)?"),
-            P("phone_labelled", r"(?<=\b(?:phone|tel|telephone|cell|mobile|fax|pager|beeper|ph)\.?\s*(?:number|no\.?|#)?"
+            P("phone_labelled", r"(?<=\b(?:phone|tel|telephone|cell|mobile|fax|pager|beeper|ph)\.?\s*"
+                                r"(?:number|no\.?|#)?"
                                 r"\s*[:#]?\s*)\+?\d[\d\s().-]{6,16}\d\b"),
         ]),
         PatternRecognizer("DATE", name="ClinicalDateRecognizer", global_regex_flags=_CASE_SENSITIVE, patterns=[
@@ -185,12 +187,15 @@ def medical_recognizers() -> list[PatternRecognizer]:
             P("date_weekday", r"\b(?i:(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day)(?=,?\s+\p{Lu})", 0.3),
         ]),
         PatternRecognizer("AGE_OVER_89", name="AgeOver89Recognizer", global_regex_flags=_ANY_CASE, patterns=[
-            P("age_years", r"\b(?:9\d|1[0-3]\d)(?=\s*(?:-|\s)?\s*(?:years?|yrs?|y)(?:-|\s)?\s*(?:old|o\b|/o\b|\.o\.))"),
+            P("age_years", r"\b(?:9\d|1[0-3]\d)"
+                           r"(?=\s*(?:-|\s)?\s*(?:years?|yrs?|y)(?:-|\s)?\s*(?:old|o\b|/o\b|\.o\.))"),
             P("age_labelled", r"(?<=\b(?:age|aged|age\s+of)\s*:?\s*)(?:9\d|1[0-3]\d)\b"),
             P("age_short", r"\b(?:9\d|1[0-3]\d)(?=\s*(?:yo|y/o|y\.o\.|yr\.?\s?old|[MF]\b|-year))"),
         ]),
-        PatternRecognizer("STREET_ADDRESS", name="StreetAddressRecognizer", global_regex_flags=_CASE_SENSITIVE, patterns=[
-            P("street", rf"\b\d{{1,6}}[A-Z]?\s+(?:[NSEW]\.?\s+)?(?:(?:\p{{Lu}}[\p{{L}}'.]*|\d{{1,3}}(?i:st|nd|rd|th))\s+){{1,4}}"
+        PatternRecognizer("STREET_ADDRESS", name="StreetAddressRecognizer", global_regex_flags=_CASE_SENSITIVE,
+                          patterns=[
+            P("street", rf"\b\d{{1,6}}[A-Z]?\s+(?:[NSEW]\.?\s+)?"
+                        rf"(?:(?:\p{{Lu}}[\p{{L}}'.]*|\d{{1,3}}(?i:st|nd|rd|th))\s+){{1,4}}"
                         rf"{_STREET}\b\.?(?:\s+(?:[NSEW]|NE|NW|SE|SW)\b)?"
                         rf"(?:,?\s+(?i:Apt|Apartment|Suite|Ste|Unit|Room|Rm|Floor|Fl|#)\.?\s*#?[\w-]+)?"),
             P("po_box", r"\b(?i:P\.?\s?O\.?\s+Box|Post\s+Office\s+Box)\s+\d+"),
@@ -198,31 +203,37 @@ def medical_recognizers() -> list[PatternRecognizer]:
         ]),
         PatternRecognizer("ZIP_CODE", name="ZipRecognizer", global_regex_flags=_CASE_SENSITIVE, patterns=[
             P("zip_labelled", r"(?<=\b(?i:zip|zip\s+code|postal\s+code|postcode)\s*:?\s*)\d{5}(?:-\d{4})?\b"),
-            P("zip_after_state", rf"(?<=\b(?:{_STATE}|\p{{Lu}}\p{{Ll}}+),?\s+)\d{{5}}(?:-\d{{4}})?\b(?!\s*(?i:mg|mcg|ml|units))"),
+            P("zip_after_state", rf"(?<=\b(?:{_STATE}|\p{{Lu}}\p{{Ll}}+),?\s+)\d{{5}}(?:-\d{{4}})?\b"
+                                 rf"(?!\s*(?i:mg|mcg|ml|units))"),
         ]),
         PatternRecognizer("LOCATION", name="CityRecognizer", global_regex_flags=_CASE_SENSITIVE, patterns=[
-            P("city_state", rf"\b\p{{Lu}}\p{{Ll}}+(?:[ -]\p{{Lu}}\p{{Ll}}+){{0,2}}(?=,?\s+{_STATE}\b(?:\s+\d{{5}}|,|\.|$))"),
-            P("city_cued", rf"(?<=\b(?i:lives\s+in|living\s+in|resides\s+in|residing\s+in|moved\s+(?:here\s+)?from"
-                           rf"|relocated\s+from|home\s+in|resident\s+of|city|town|county)\s*:?\s+)"
-                           rf"\p{{Lu}}\p{{Ll}}+(?:[ -]\p{{Lu}}\p{{Ll}}+){{0,2}}"),
+            P("city_state", rf"\b\p{{Lu}}\p{{Ll}}+(?:[ -]\p{{Lu}}\p{{Ll}}+){{0,2}}"
+                            rf"(?=,?\s+{_STATE}\b(?:\s+\d{{5}}|,|\.|$))"),
+            P("city_cued", r"(?<=\b(?i:lives\s+in|living\s+in|resides\s+in|residing\s+in|moved\s+(?:here\s+)?from"
+                           r"|relocated\s+from|home\s+in|resident\s+of|city|town|county)\s*:?\s+)"
+                           r"\p{Lu}\p{Ll}+(?:[ -]\p{Lu}\p{Ll}+){0,2}"),
         ]),
         PatternRecognizer("PERSON", name="NameCueRecognizer", global_regex_flags=_CASE_SENSITIVE, patterns=[
             P("title", rf"(?<=\b{_TITLES}\s+){_FULL_NAME}", 0.95),
             P("label", rf"(?<=\b{_NAME_LABELS}\s*:\s*)(?:{_NAME_WORD},\s+{_NAME_WORD}(?:\s+\p{{Lu}}\.?)?|{_FULL_NAME}"
-                       rf"|{_UPPER_WORD},\s+{_UPPER_WORD}(?:\s+\p{{Lu}}\.?)?|{_UPPER_WORD}(?:\s+{_UPPER_WORD}){{1,2}})", 0.95),
+                       rf"|{_UPPER_WORD},\s+{_UPPER_WORD}(?:\s+\p{{Lu}}\.?)?"
+                       rf"|{_UPPER_WORD}(?:\s+{_UPPER_WORD}){{1,2}})", 0.95),
             P("relative", rf"(?<=\b{_RELATIVES}(?:'s)?\s*,?\s*(?:\(|named\s+|is\s+)?){_FULL_NAME}", 0.9),
             P("verb_cue", rf"(?<=\b{_VERB_CUES}\s+(?:{_TITLES}\s+)?){_FULL_NAME}", 0.9),
             P("credentials", rf"{_FULL_NAME}(?=,?\s+{_CREDENTIALS}\b)", 0.95),
-            P("last_first_caps", rf"^{_UPPER_WORD},\s+{_UPPER_WORD}(?:\s+\p{{Lu}}\.?)?(?=\s*$|\s{{2,}}|\s*[(|,;])", 0.9),
+            P("last_first_caps", rf"^{_UPPER_WORD},\s+{_UPPER_WORD}(?:\s+\p{{Lu}}\.?)?"
+                                 rf"(?=\s*$|\s{{2,}}|\s*[(|,;])", 0.9),
             P("last_first", rf"(?<=^|\b(?i:pt|patient|name|re)\s*:?\s*){_NAME_WORD},\s+{_NAME_WORD}(?:\s+\p{{Lu}}\.)?"
                             rf"(?=\s*$|\s*[(|;,.]|\s+(?:is|was|\d))", 0.9),
         ]),
-        LowercaseNameRecognizer("PERSON", name="LowercaseNameRecognizer", global_regex_flags=_CASE_SENSITIVE, patterns=[
+        LowercaseNameRecognizer("PERSON", name="LowercaseNameRecognizer", global_regex_flags=_CASE_SENSITIVE,
+                                patterns=[
             P("lower_cue", r"(?<=(?:^|[\s(,;:])(?:pt|patient|pt\s+name|name|mr|mrs|ms|dr|seen\s+by|accompanied\s+by"
                            r"|with\s+(?:his|her)\s+(?:wife|husband|daughter|son|mother|father|sister|brother)"
                            r"|(?:his|her|their|pt's|patient's)\s+(?:wife|husband|daughter|son|mother|father|sister"
                            r"|brother|friend|caregiver|niece|nephew|partner)|called|spoke\s+with|referred\s+by)"
-                           r"\.?:?\s+)(?!(?:his|her|their|the|a|an|is|was|and|to|for|with|on|in|at|by)\b)\p{Ll}[\p{Ll}'-]+(?:\s+\p{Ll}[\p{Ll}'-]+){0,2}", 0.92),
+                           r"\.?:?\s+)(?!(?:his|her|their|the|a|an|is|was|and|to|for|with|on|in|at|by)\b)"
+                           r"\p{Ll}[\p{Ll}'-]+(?:\s+\p{Ll}[\p{Ll}'-]+){0,2}", 0.92),
         ]),
     ]
     return recognizers

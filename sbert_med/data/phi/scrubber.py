@@ -31,8 +31,10 @@ _PRIORITY = {kind: rank for rank, kind in enumerate(
 _CUE_RECOGNIZERS = frozenset({"NameCueRecognizer", "LowercaseNameRecognizer", "CityRecognizer"})
 _TITLE = regex.compile(r"^(?:(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sr|Sra)\.?\s+)+", regex.IGNORECASE)
 _NAME_TOKEN = regex.compile(r"[\p{L}][\p{L}'’-]*")
-_NOT_NAME_WORDS = frozenset("""mr mrs ms miss mx dr prof sr sra van von de der den del della da di du la le bin binti ibn
-al el dos das ter ten the and of pt patient md do rn np pa""".split())
+_NOT_NAME_WORDS = frozenset("""
+mr mrs ms miss mx dr prof sr sra van von de der den del della da di du la le bin binti ibn al el dos das ter ten the
+and of pt patient md do rn np pa
+""".split())
 
 
 def _check_method(method: str) -> None:
@@ -159,7 +161,8 @@ def _not_a_person_or_place(text: str, start: int, end: int, kind: str) -> bool:
         return True
     if kind == "location" and piece.lower() in STATES:
         return True
-    if " " not in piece and "-" not in piece and (piece.lower() in medical_vocabulary() or piece.lower() in SECTION_WORDS):
+    one_word = " " not in piece and "-" not in piece
+    if one_word and (piece.lower() in medical_vocabulary() or piece.lower() in SECTION_WORDS):
         return True  # a clinical word at the start of a sentence ("Driver's license", "Hemoglobin")
     if piece.isupper() and len(piece) <= 5:  # HPI, COPD, ROS: abbreviations, not people
         return True
