@@ -175,7 +175,7 @@ def test_presidio_runs_offline(monkeypatch):
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
-    engine.get_analyzer.cache_clear()
+    engine.reset_analyzer()
     recognizers._offline_tld_extract.cache_clear()
     try:
         text = "Patient Ana Lima (ana.lima@mail.example.com) shared www.lima-family.com with Dr. Osei."
@@ -186,4 +186,4 @@ def test_presidio_runs_offline(monkeypatch):
         stock("ana.lima@mail.example.com")
         assert attempts, "the stock public-suffix lookup tries the network: the check above can fail"
     finally:
-        engine.get_analyzer.cache_clear()
+        engine.reset_analyzer()

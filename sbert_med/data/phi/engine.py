@@ -5,7 +5,7 @@ recognizer registry of :mod:`sbert_med.data.phi.recognizers`."""
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
+import threading
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -32,9 +32,29 @@ def spacy_model_path() -> Path:
     return folders[-1]
 
 
-@lru_cache(maxsize=1)
+_LOCK = threading.Lock()
+_ANALYZER = None
+
+
 def get_analyzer():
-    """The process-wide :class:`presidio_analyzer.AnalyzerEngine` (built once, about 2 s)."""
+    """The process-wide :class:`presidio_analyzer.AnalyzerEngine` (built once, a few seconds with the allow-list;
+    thread-safe: the HTTP generator scrubs from several threads)."""
+    global _ANALYZER
+    if _ANALYZER is None:
+        with _LOCK:
+            if _ANALYZER is None:
+                _ANALYZER = _build_analyzer()
+    return _ANALYZER
+
+
+def reset_analyzer() -> None:
+    """Forget the analyzer (the next call builds a new one)."""
+    global _ANALYZER
+    with _LOCK:
+        _ANALYZER = None
+
+
+def _build_analyzer():
     from presidio_analyzer import AnalyzerEngine
     from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
 

@@ -38,8 +38,8 @@ _CASE_SENSITIVE = regex.MULTILINE | regex.DOTALL
 _ANY_CASE = regex.MULTILINE | regex.DOTALL | regex.IGNORECASE
 
 # -- building blocks (case-sensitive unless wrapped in (?i:...)) ------------------------------------------------------
-_MONTH = (r"(?i:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|Jun(?:e)?|Jul(?:y)?|Aug(?:ust)?"
-          r"|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?")
+_MONTH = (r"(?i:January|February|March|April|May|June|July|August|September|October|November|December"
+          r"|(?:Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)\.?)")
 _DAY = r"(?:0?[1-9]|[12]\d|3[01])(?i:st|nd|rd|th)?"
 _M = r"(?:0?[1-9]|1[0-2])"
 _D = r"(?:0?[1-9]|[12]\d|3[01])"
@@ -171,13 +171,14 @@ def medical_recognizers() -> list[PatternRecognizer]:
         PatternRecognizer("PHONE_NUMBER", name="ClinicalPhoneRecognizer", global_regex_flags=_ANY_CASE, patterns=[
             P("phone", r"(?<![\w/])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}\b"
                        r"(?:\s*(?:x|ext\.?)\s*\d{1,5}\b)?"),
-            P("phone_labelled", r"(?<=\b(?:phone|tel|telephone|cell|mobile|fax|pager|beeper|ph)\.?\s*"
+            P("phone_labelled", r"(?<=\b(?:phone|tel|telephone|cell|mobile|fax|pager|beeper|ph|call(?:\s+back)?"
+                                r"(?:\s+at)?|reached\s+at)\.?\s*"
                                 r"(?:number|no\.?|#)?"
                                 r"\s*[:#]?\s*)\+?\d[\d\s().-]{6,16}\d\b"),
         ]),
         PatternRecognizer("DATE", name="ClinicalDateRecognizer", global_regex_flags=_CASE_SENSITIVE, patterns=[
             P("date_words", rf"\b(?:{_MONTH}\s+{_DAY}(?:,\s*|\s+)\d{{4}}|{_DAY}\s+(?i:of\s+)?{_MONTH},?\s+\d{{4}}"
-                            rf"|{_MONTH}\s+{_DAY}\b|{_DAY}\s+{_MONTH}(?=[\s,.;:)]|$)|{_MONTH},?\s+\d{{4}})"),
+                            rf"|{_MONTH}\s+{_DAY}\b|{_DAY}\s+(?i:of\s+)?{_MONTH}(?=[\s,.;:)]|$)|{_MONTH},?\s+\d{{4}})"),
             P("date_numeric", rf"(?<![\w/.-])(?:\d{{4}}-{_M}-{_D}|\d{{4}}/{_M}/{_D}|{_M}/{_D}/(?:\d{{4}}|\d{{2}})"
                               rf"|{_M}-{_D}-(?:\d{{4}}|\d{{2}})|{_D}\.{_M}\.\d{{4}})(?![\w/-])"),
             P("date_cued", rf"(?<=\b(?i:on|since|from|until|through|to|dated|by|DOB|DOS|d\.o\.b\.|born|admitted"
