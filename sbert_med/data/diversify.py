@@ -97,6 +97,15 @@ def _resolve_batch(batch: np.ndarray, index, *, threshold: float, k: int, n: int
     return keep
 
 
+def _texts(dataset: Dataset, column: str) -> list[str]:
+    """The column's texts; a value that is not a non-empty string is an error naming the row and column."""
+    texts = dataset[column]
+    for row, text in enumerate(texts, start=1):
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"row {row}, column {column!r}: expected a non-empty text, got {text!r:.60}")
+    return texts
+
+
 def diversify(
     dataset: Dataset,
     *,
@@ -130,7 +139,8 @@ def diversify(
         batch_size: rows resolved per index search.
         seed_embeddings: vectors placed in the index first (MAR seeds it with 5,000); never in the output.
         index_factory: ``"Flat"`` (exact) or a FAISS factory string such as ``"HNSW32"``.
-        cache_dir: folder for chunked, resumable embedding (see :func:`encode_with_cache`).
+        cache_dir: resumable encoding cache (:func:`sbert_med.encoding.encode_cached`, keyed by the model's
+            fingerprint and the route).
         return_report: also return a :class:`StepReport`.
     """
     valid_kinds = tuple(DEFAULT_THRESHOLDS)
@@ -142,16 +152,10 @@ def diversify(
     if embeddings is None:
         if model is None:
             raise ValueError("diversify needs a model to embed the texts, or precomputed embeddings")
-        texts = dataset[column]
-        if cache_dir is not None:
-            from sbert_med.data.embedding_cache import encode_with_cache
+        from sbert_med.encoding import encode_cached
 
-            embeddings = encode_with_cache(model, texts, cache_dir=cache_dir, role=kind,
-                                           batch_size=encode_batch_size, show_progress_bar=show_progress_bar)
-        else:
-            encode = model.encode_query if kind == "query" else model.encode_document
-            embeddings = encode(texts, batch_size=encode_batch_size, normalize_embeddings=True,
-                                convert_to_numpy=True, show_progress_bar=show_progress_bar)
+        embeddings = encode_cached(model, _texts(dataset, column), cache_dir=cache_dir, route=kind,
+                                   batch_size=encode_batch_size, show_progress_bar=show_progress_bar)
     if len(embeddings) != len(dataset):
         raise ValueError(f"got {len(embeddings)} embeddings for {len(dataset)} rows")
     keep = diversity_mask(embeddings, threshold=threshold, k=k, n=n, batch_size=batch_size,

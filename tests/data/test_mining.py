@@ -59,14 +59,14 @@ def test_duplicate_questions_never_get_their_own_answers_as_negatives(minilm, me
                                 cache_folder=embedding_cache)
     assert own_answers_as_negatives(plain, answers, ["negative_1", "negative_2", "negative_3"]) > 0
     mined, report = mine_negatives(dataset, model=minilm, corpus=distractors, num_negatives=3, relative_margin=None,
-                                   cache_folder=embedding_cache, return_report=True)
+                                   cache_dir=embedding_cache, return_report=True)
     assert len(mined) >= 0.9 * len(dataset)
     assert own_answers_as_negatives(mined, answers, ["negative_1", "negative_2", "negative_3"]) == 0
     assert report.dropped["known_positive"] > 0
     assert mined.column_names == ["query", "document", "negative_1", "negative_2", "negative_3", "query_id"]
     # the relative margin drops more (candidates scoring within 5% of the weakest positive), and says so
     _, margin_report = mine_negatives(dataset, model=minilm, corpus=distractors, num_negatives=3,
-                                      relative_margin=0.05, cache_folder=embedding_cache, return_report=True)
+                                      relative_margin=0.05, cache_dir=embedding_cache, return_report=True)
     assert margin_report.dropped["relative_margin"] > 0
 
 
@@ -83,13 +83,13 @@ def test_known_positives_from_qrels_and_judge(minilm, medquad_subset, embedding_
     for row in rows:
         known[row["query"]].add(row["document"])
     mined, report = mine_negatives(dataset, model=minilm, corpus=corpus, known_positives=known, num_negatives=2,
-                                   relative_margin=None, output_format="triplet", cache_folder=embedding_cache,
+                                   relative_margin=None, output_format="triplet", cache_dir=embedding_cache,
                                    return_report=True)
     assert own_answers_as_negatives(mined, answers, ["negative"]) == 0 and report.dropped["known_positive"] > 0
     # a judge that finds every answer mentioning "symptoms" relevant: none of those survive
     judged, judge_report = mine_negatives(
         dataset, model=minilm, corpus=corpus, known_positives=known, num_negatives=2, relative_margin=None,
-        judge=lambda pairs: ["symptoms" in document.lower() for _, document in pairs], cache_folder=embedding_cache,
+        judge=lambda pairs: ["symptoms" in document.lower() for _, document in pairs], cache_dir=embedding_cache,
         return_report=True)
     assert all("symptoms" not in row[column].lower() for row in judged for column in ("negative_1", "negative_2"))
     assert judge_report.dropped["judge_relevant"] > 0 and judge_report.counts["judged"] > 0
