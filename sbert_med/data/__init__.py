@@ -9,7 +9,7 @@ so a killed job resumes without losing or repeating work.
 from __future__ import annotations
 
 from sbert_med.data.beir import BeirData, load_beir
-from sbert_med.data.decontaminate import decontaminate
+from sbert_med.data.decontaminate import EvalSet, beir_eval_set, decontaminate
 from sbert_med.data.diversify import DEFAULT_THRESHOLDS, diversify, diversity_mask
 from sbert_med.data.generate import generate_paraphrases, generate_queries
 from sbert_med.data.jsonl import ResumableJsonlWriter, read_jsonl, write_jsonl
@@ -26,12 +26,14 @@ __all__ = [
     "BeirData",
     "MiningOptions",
     "DEFAULT_THRESHOLDS",
+    "EvalSet",
     "NearDuplicateIndex",
     "PhiReport",
     "PromptTemplate",
     "ResumableJsonlWriter",
     "StepReport",
     "available_prompts",
+    "beir_eval_set",
     "decontaminate",
     "diversify",
     "diversity_mask",
