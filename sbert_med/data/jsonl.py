@@ -76,19 +76,28 @@ def iter_numbered_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
         yield line_number, record
 
 
-def read_jsonl(path: str | os.PathLike, *, required_columns: Iterable[str] = ()) -> Dataset:
-    """Load a JSONL file as a :class:`~datasets.Dataset`, checking that every row has ``required_columns``.
+def read_jsonl(
+    path: str | os.PathLike, *, required_columns: Iterable[str] = (), text_columns: Iterable[str] = ()
+) -> Dataset:
+    """Load a JSONL file as a :class:`~datasets.Dataset`, checking that every row has ``required_columns`` and a
+    non-empty string in each of ``text_columns``.
 
     The columns are those of *all* rows, in order of first appearance: a key that first appears after row 1 is
     kept, and rows without it get ``None``. A column whose values mix JSON types (e.g. a number in a text column)
     is an error naming the file, line and column.
     """
     required = list(required_columns)
+    text_columns = list(text_columns)
     rows, line_numbers = [], []
     for line_number, record in iter_numbered_jsonl(path):
         missing = [name for name in required if name not in record]
         if missing:
             raise ValueError(f"{path}: row {len(rows) + 1} lacks column(s) {missing}; it has {sorted(record)}")
+        for name in text_columns:
+            value = record.get(name)
+            if not isinstance(value, str) or not value.strip():
+                got = "no such key" if name not in record else f"{json.dumps(value, ensure_ascii=False):.60}"
+                raise ValueError(f"{path}, line {line_number}, column {name!r}: expected a non-empty text, got {got}")
         rows.append(record)
         line_numbers.append(line_number)
     if not rows:

@@ -289,9 +289,8 @@ def _search(queries: np.ndarray, documents: np.ndarray, k: int, *, use_faiss: bo
         index = faiss.IndexFlatIP(documents.shape[1])
         index.add(documents)
         return index.search(queries, k)
-    from sentence_transformers.util import dot_score
-
     import torch
+    from sentence_transformers.util import dot_score
 
     scores, indices = [], []
     for start in range(0, len(queries), 16384):
