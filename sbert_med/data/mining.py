@@ -182,13 +182,16 @@ def mine_negatives(
     if len(dataset) == 0:
         raise ValueError("the dataset is empty: nothing to mine")
 
-    result_dir = None
-    judge_journal = None
+    result_dir = judge_journal = fingerprint = None
     if cache_dir is not None:
+        from sbert_med.encoding import model_fingerprint
+
         cache_dir = Path(cache_dir)
         judge_journal = cache_dir / "judge.journal.jsonl"
+        fingerprint = model_fingerprint(model)
         if judge is None or _is_llm_judge(judge):
-            result_dir = cache_dir / "mined" / _result_key(dataset, model, options, corpus, known_positives, judge)
+            key = _result_key(dataset, fingerprint, options, corpus, known_positives, judge)
+            result_dir = cache_dir / "mined" / key
             cached = _load_result(result_dir)
             if cached is not None:
                 logger.info("reusing mined negatives from %s", result_dir)
@@ -200,7 +203,8 @@ def mine_negatives(
     report = StepReport("mine_negatives", rows_in=len(dataset))
     candidates, positive_scores = retrieve_candidates(
         model, anchors, positives, corpus=corpus, options=options,
-        cache_dir=cache_dir / "encodings" if cache_dir is not None else None, show_progress_bar=show_progress_bar)
+        cache_dir=cache_dir / "encodings" if cache_dir is not None else None, fingerprint=fingerprint,
+        show_progress_bar=show_progress_bar)
     survivors = filter_candidates(candidates, positive_scores, groups, group_positives, options, report)
     if judge is not None:
         survivors = _apply_judge(judge, anchors, survivors, options, report, judge_journal)
@@ -238,12 +242,15 @@ def retrieve_candidates(
     corpus: Sequence[str] | None = None,
     options: MiningOptions | None = None,
     cache_dir: str | os.PathLike | None = None,
+    fingerprint: str | None = None,
     show_progress_bar: bool = True,
 ) -> tuple[Candidates, list[float]]:
     """Per row, the ``options.num_candidates`` corpus documents closest to its anchor (after skipping the anchor's
     own text, its exact positives and the top ``range_min``), and the row's positive score.
 
-    The corpus is ``corpus`` plus every positive, without duplicates; scores are cosine similarities.
+    The corpus is ``corpus`` plus every positive, without duplicates; scores are cosine similarities. With a
+    ``cache_dir``, encodings go through :func:`sbert_med.encoding.encode_cached` (``fingerprint``: the model's, if
+    already computed).
     """
     from sbert_med.encoding import encode_cached, model_fingerprint
 
@@ -259,7 +266,8 @@ def retrieve_candidates(
         if query in document_index:
             excluded[i].add(document_index[query])
 
-    fingerprint = model_fingerprint(model) if cache_dir is not None else None
+    if cache_dir is not None and fingerprint is None:
+        fingerprint = model_fingerprint(model)
     encode = dict(cache_dir=cache_dir, batch_size=options.batch_size, show_progress_bar=show_progress_bar,
                   fingerprint=fingerprint)
     query_vectors = encode_cached(model, queries, route="query", **encode)
@@ -434,13 +442,11 @@ def _texts_digest(digest, texts: Iterable) -> None:
     digest.update(b"\1")
 
 
-def _result_key(dataset: Dataset, model, options: MiningOptions, corpus, known_positives, judge) -> str:
-    """Fingerprint of everything that shapes the mined rows: the model's weights and settings, every column of the
-    dataset, the corpus, the known positives, the options and the LLM judges (model names, seeds)."""
-    from sbert_med.encoding import model_fingerprint
-
+def _result_key(dataset: Dataset, fingerprint: str, options: MiningOptions, corpus, known_positives, judge) -> str:
+    """Fingerprint of everything that shapes the mined rows: the model's (``fingerprint``: weights and settings),
+    every column of the dataset, the corpus, the known positives, the options and the LLM judges (names, seeds)."""
     digest = hashlib.sha256()
-    digest.update(model_fingerprint(model).encode())
+    digest.update(fingerprint.encode())
     digest.update(json.dumps(options.to_dict(), sort_keys=True).encode())
     digest.update(json.dumps(dataset.column_names).encode())
     for name in dataset.column_names:
