@@ -108,6 +108,12 @@ def decontaminate(
     texts = [text for text in eval_set.texts if isinstance(text, str) and text.strip()]
     if not texts and not ids:
         raise ValueError("eval_texts is empty")
+    if ngram_overlap is not None and ngram_overlap < 0:
+        raise ValueError(f"ngram_overlap must be >= 1 (or 0/None to disable), got {ngram_overlap!r}")
+    if not -1.0 <= embedding_threshold <= 1.0:
+        raise ValueError(f"embedding_threshold must be a cosine similarity in [-1, 1], got {embedding_threshold!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
     columns = _text_columns(dataset, columns)
     id_columns = _id_columns(dataset, id_columns, ids)
     report = StepReport("decontaminate", rows_in=len(dataset))

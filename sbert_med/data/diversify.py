@@ -23,7 +23,11 @@ def _new_index(dim: int, index_factory: str):
 
     if index_factory == "Flat":
         return faiss.IndexFlatIP(dim)
-    index = faiss.index_factory(dim, index_factory, faiss.METRIC_INNER_PRODUCT)
+    try:
+        index = faiss.index_factory(dim, index_factory, faiss.METRIC_INNER_PRODUCT)
+    except RuntimeError:
+        raise ValueError(f"index_factory {index_factory!r} is not a FAISS factory string (e.g. Flat, HNSW32)"
+                         ) from None
     if not index.is_trained:
         raise ValueError(f"index_factory {index_factory!r} needs training; use one that does not (Flat, HNSW32, ...)")
     return index
@@ -158,6 +162,8 @@ def diversify(
     if column not in dataset.column_names:
         raise ValueError(f"column={column!r} is not a column of the dataset; it has {dataset.column_names}")
     threshold = DEFAULT_THRESHOLDS[route] if threshold is None else threshold
+    if encode_batch_size < 1:
+        raise ValueError(f"encode_batch_size must be >= 1, got {encode_batch_size!r}")
     if embeddings is None:
         if model is None:
             raise ValueError("diversify needs a model to embed the texts, or precomputed embeddings")

@@ -122,3 +122,21 @@ def test_decontaminate_against_a_beir_folder_by_id_and_text(tmp_path, capsys):
                  "--output", str(tmp_path / "clean.jsonl"), "--report", str(tmp_path / "report.json")]) == 0
     assert read_jsonl(tmp_path / "clean.jsonl")["query_id"] == ["t4"]
     assert json.loads((tmp_path / "report.json").read_text())["dropped"] == {"eval_id": 1, "exact": 2}
+
+
+@pytest.mark.parametrize(("step", "options", "expected"), [
+    ("mine", ["--num-negatives", "0"], "num_negatives must be >= 1"),
+    ("mine", ["--num-negatives", "3", "--candidates-per-query", "2"], "candidates_per_query (2)"),
+    ("mine", ["--relative-margin", "1.5"], "relative_margin must be in [0, 1)"),
+    ("textbook", ["--min-words", "0"], "min_words"),
+    ("decontaminate", ["--ngram-overlap", "-2"], "ngram_overlap must be >= 1"),
+    ("decontaminate", ["--embedding-threshold", "3"], "embedding_threshold must be"),
+    ("decontaminate", ["--near-duplicate-threshold", "1.5"], "threshold must be in (0, 1]"),
+])
+def test_bad_options_are_one_line_errors(tmp_path, capsys, step, options, expected):
+    rows = write_jsonl([{"query": "How is gout treated?", "document": "Gout is treated with colchicine.",
+                         "text": "Gout is treated with colchicine and rest."}], tmp_path / "rows.jsonl")
+    eval_file = write_jsonl([{"text": "x"}], tmp_path / "eval.jsonl")
+    extra = ["--eval", str(eval_file)] if step == "decontaminate" else []
+    fails_with_one_line(["data", step, "--input", str(rows), "--output", str(tmp_path / "o.jsonl"), *extra,
+                         *options], capsys, expected, inputs=[rows, eval_file])
