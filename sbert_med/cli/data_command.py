@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 STEPS = ("generate", "paraphrase", "label", "mine", "diversify", "textbook", "scrub", "decontaminate")
@@ -149,6 +150,15 @@ _STEP_OPTIONS = {"generate": _generate_options, "paraphrase": _generate_options,
 
 
 def _generator(args, model: str):
+    try:
+        return _new_generator(args, model)
+    except ValueError:
+        raise
+    except Exception as exc:  # a wrong path or id surfaces as OSError, HFValidationError, ...
+        raise ValueError(f"--model {model}: cannot load the generator ({_one_line(exc)})") from None
+
+
+def _new_generator(args, model: str):
     from sbert_med.data.llm import OpenAICompatibleGenerator, TransformersGenerator
 
     if args.generator == "openai":
@@ -228,6 +238,13 @@ def check_outputs(outputs: list[tuple[str, Path]], inputs: list[tuple[str, Path]
                 if not parent.is_dir():
                     raise ValueError(f"{option} {path}: {parent} is a file, not a folder")
                 break
+    for option, path in outputs:  # fail now, not after hours of work
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".probe"):
+                pass
+        except OSError as exc:
+            raise ValueError(f"{option} {path}: cannot write there ({exc.strerror or exc})") from None
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
