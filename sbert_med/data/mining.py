@@ -63,7 +63,8 @@ class MiningOptions:
         max_score: Drop a candidate scoring above this; ``None`` disables (ours).
         judge_threshold: A CrossEncoder judge finds a candidate relevant above this score (ours: 0.5, the decision
             boundary of a sigmoid cross-encoder).
-        judge_relevant_grades: LLM grades that mean relevant (MAR's S/A/B "relevant" grades).
+        judge_relevant_grades: LLM grades (MAR's S/A/B/C/D scale) that mean relevant (ours: S, A and B, so only a
+            candidate graded clearly irrelevant, C or D, can become a negative).
         output_format: ``"n-tuple"`` (``negative_1..n`` columns; rows with fewer survivors are dropped and counted)
             or ``"triplet"`` (one row per negative, column ``negative``).
         batch_size: Encoding batch size (32, sentence-transformers' default).
