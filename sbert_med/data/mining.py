@@ -67,6 +67,8 @@ class MiningOptions:
             candidate graded clearly irrelevant, C or D, can become a negative).
         output_format: ``"n-tuple"`` (``negative_1..n`` columns; rows with fewer survivors are dropped and counted)
             or ``"triplet"`` (one row per negative, column ``negative``).
+        query_prompt / document_prompt: Prompts for encoding anchors / corpus; ``None`` uses the model's own prompt
+            for the route, as ``encode_query`` / ``encode_document`` do (sentence-transformers' default).
         batch_size: Encoding batch size (32, sentence-transformers' default).
         use_faiss: Search with a FAISS inner-product index (else exact search with torch, as
             ``sentence_transformers.util.semantic_search``); both return the same candidates.
@@ -84,6 +86,8 @@ class MiningOptions:
     judge_threshold: float = 0.5
     judge_relevant_grades: tuple[str, ...] = ("S", "A", "B")
     output_format: Literal["n-tuple", "triplet"] = "n-tuple"
+    query_prompt: str | None = None
+    document_prompt: str | None = None
     batch_size: int = 32
     use_faiss: bool = True
 
@@ -271,8 +275,8 @@ def retrieve_candidates(
         fingerprint = model_fingerprint(model)
     encode = dict(cache_dir=cache_dir, batch_size=options.batch_size, show_progress_bar=show_progress_bar,
                   fingerprint=fingerprint)
-    query_vectors = encode_cached(model, queries, route="query", **encode)
-    document_vectors = encode_cached(model, documents, route="document", **encode)
+    query_vectors = encode_cached(model, queries, route="query", prompt=options.query_prompt, **encode)
+    document_vectors = encode_cached(model, documents, route="document", prompt=options.document_prompt, **encode)
 
     depth = min(len(documents), options.range_min + options.num_candidates + max(map(len, excluded)))
     scores, hits = _search(query_vectors, document_vectors, depth, use_faiss=options.use_faiss)

@@ -193,3 +193,19 @@ def test_unknown_options_are_named(minilm):
         mine_negatives(Dataset.from_dict({"query": [], "document": []}), minilm)
     with pytest.raises(ValueError, match="group_column='qid'"):
         mine_negatives(pairs_dataset(), minilm, group_column="qid")
+
+
+def test_prompts_change_the_candidates_scores(minilm, tmp_path):
+    from sbert_med.data.mining import MiningOptions, retrieve_candidates
+
+    anchors, positives = [q for q, _ in PAIRS], [d for _, d in PAIRS]
+    plain, plain_scores = retrieve_candidates(minilm, anchors, positives, corpus=EXTRA, cache_dir=tmp_path,
+                                              show_progress_bar=False)
+    prompted, prompted_scores = retrieve_candidates(
+        minilm, anchors, positives, corpus=EXTRA, cache_dir=tmp_path, show_progress_bar=False,
+        options=MiningOptions(query_prompt="Represent this medical question for retrieval: "))
+    assert prompted_scores != plain_scores
+    expected = minilm.encode_query(["Represent this medical question for retrieval: " + anchors[0]],
+                                   normalize_embeddings=True) @ minilm.encode_document([positives[0]],
+                                                                                     normalize_embeddings=True).T
+    assert abs(prompted_scores[0] - float(expected[0, 0])) < 1e-5
