@@ -149,6 +149,8 @@ def test_scrub_phi_dataset_options_and_errors():
         scrub_phi(dataset, columns="note")
     with pytest.raises(ValueError, match="method must be one of \\['presidio', 'regex'\\], got 'spacy'"):
         scrub_phi(dataset, method="spacy")
+    with pytest.raises(ValueError, match="num_proc must be at least 1"):
+        scrub_phi(dataset, num_proc=0)
 
 
 def test_regex_method_is_the_old_baseline():

@@ -25,4 +25,3 @@ class PhiReport:
         return {"rows": self.rows, "rows_changed": self.rows_changed, "method": self.method,
                 "replacements": dict(sorted(self.replacements.items()))}
 
-    as_dict = to_dict  # the data CLI writes every step's report through ``as_dict()``

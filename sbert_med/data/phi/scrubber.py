@@ -294,6 +294,8 @@ def scrub_phi(
         raise ValueError(f"columns {missing} not in the dataset; it has {dataset.column_names}")
     kinds = check_kinds(kinds)
     _check_method(method)
+    if num_proc is not None and num_proc < 1:
+        raise ValueError(f"num_proc must be at least 1 (or None), got {num_proc!r}")
 
     def scrub_batch(batch: dict) -> dict:
         counts: list[list[str]] = [[] for _ in next(iter(batch.values()))]
