@@ -55,6 +55,9 @@ def reset_analyzer() -> None:
 
 
 def _build_analyzer():
+    presidio_logger = logging.getLogger("presidio-analyzer")
+    if presidio_logger.level == logging.NOTSET:  # it logs every recognizer load and every call at INFO
+        presidio_logger.setLevel(logging.WARNING)
     from presidio_analyzer import AnalyzerEngine
     from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
 
