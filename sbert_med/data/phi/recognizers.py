@@ -21,6 +21,7 @@ from presidio_analyzer.predefined_recognizers import (
     SpacyRecognizer,
     UrlRecognizer,
 )
+from spacy.lang.en.stop_words import STOP_WORDS
 
 from sbert_med.data.phi.allow_list import looks_clinical
 
@@ -39,7 +40,7 @@ _ANY_CASE = regex.MULTILINE | regex.DOTALL | regex.IGNORECASE
 
 # -- building blocks (case-sensitive unless wrapped in (?i:...)) ------------------------------------------------------
 _MONTH = (r"(?i:January|February|March|April|May|June|July|August|September|October|November|December"
-          r"|(?:Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)\.?)")
+          r"|(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)\.?)")
 _DAY = r"(?:0?[1-9]|[12]\d|3[01])(?i:st|nd|rd|th)?"
 _M = r"(?:0?[1-9]|1[0-2])"
 _D = r"(?:0?[1-9]|[12]\d|3[01])"
@@ -102,8 +103,11 @@ class LowercaseNameRecognizer(PatternRecognizer):
                 start = result.start + word.start()
                 token = next((token for token in doc if token.idx <= start < token.idx + len(token)), None)
                 parts = regex.split(r"[-'’]", word.group(0))
-                if (token is None or token.tag_ not in self.KEEP_TAGS or token.is_stop or len(word.group(0)) < 2
-                        or not all(part.isalpha() and not looks_clinical(part) for part in parts)):
+                if token is None or len(word.group(0)) < 2 or not all(
+                        part.isalpha() and not looks_clinical(part) and part not in STOP_WORDS for part in parts):
+                    break
+                # the tagger guesses on rare lower-case words ("jae-won" -> adverb + verb): trust hyphenated ones
+                if len(parts) == 1 and (token.tag_ not in self.KEEP_TAGS or token.is_stop):
                     break
                 end = result.start + word.end()
             if end > result.start:
@@ -224,7 +228,8 @@ def medical_recognizers() -> list[PatternRecognizer]:
             P("credentials", rf"{_FULL_NAME}(?=,?\s+{_CREDENTIALS}\b)", 0.95),
             P("last_first_caps", rf"^{_UPPER_WORD},\s+{_UPPER_WORD}(?:\s+\p{{Lu}}\.?)?"
                                  rf"(?=\s*$|\s{{2,}}|\s*[(|,;])", 0.9),
-            P("last_first", rf"(?<=^|\b(?i:pt|patient|name|re)\s*:?\s*){_NAME_WORD},\s+{_NAME_WORD}(?:\s+\p{{Lu}}\.)?"
+            P("last_first", rf"(?<=^|^\p{{Lu}}\p{{Ll}}+:\s*|\b(?i:pt|patient|name|re)\s*:?\s*)"
+                            rf"{_NAME_WORD},\s+{_NAME_WORD}(?:\s+\p{{Lu}}\.)?"
                             rf"(?=\s*$|\s*[(|;,.]|\s+(?:is|was|\d))", 0.9),
         ]),
         LowercaseNameRecognizer("PERSON", name="LowercaseNameRecognizer", global_regex_flags=_CASE_SENSITIVE,

@@ -86,14 +86,16 @@ def _postprocess(text: str, results, kinds: frozenset[str]) -> list[PhiMatch]:
             cued = recognizer in _CUE_RECOGNIZERS
             if not cued and _not_a_person_or_place(text, start, end, kind):
                 continue
-        candidates.append((kind, start, end, result.score + (0.1 if recognizer in _CUE_RECOGNIZERS else 0.0)))
+        cued = recognizer in _CUE_RECOGNIZERS
+        candidates.append((kind, start, end, result.score + (0.1 if cued else 0.0), cued))
     candidates.sort(key=lambda c: (_PRIORITY[c[0]] if c[0] not in ("name", "location") else len(_PRIORITY),
                                    -c[3], -(c[2] - c[1])))
     taken: list[PhiMatch] = []
-    for kind, start, end, _ in candidates:
+    for kind, start, end, _, cued in candidates:
         if kind in ("name", "location"):  # keep what another kind leaves ("Dictated by Ann Lee [April 2, 2020]")
             start, end = _remainder(text, start, end, taken)
-            if start < end and _not_a_word_of_name(text[start:end]):
+            if start < end and (_not_a_word_of_name(text[start:end])
+                                or not cued and _not_a_person_or_place(text, start, end, kind)):
                 continue
         if start < end and all(end <= match.start or start >= match.end for match in taken):
             taken.append(PhiMatch(kind, start, end))
@@ -133,6 +135,9 @@ def _clean_span(text: str, start: int, end: int) -> tuple[int, int]:
     title = _TITLE.match(text[start:end])
     if title:
         start += title.end()
+    leading = regex.match(r"(?:\p{Ll}+\s+)+(?=\p{Lu})", text[start:end])  # "niece Zoë Johnson", "the Smiths"
+    if leading:
+        start += leading.end()
     while end > start and not text[end - 1].isalpha():
         end -= 1
     piece = text[start:end]
