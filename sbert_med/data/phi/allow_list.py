@@ -152,7 +152,23 @@ def is_medical_phrase(text: str, start: int, end: int) -> bool:
                 or of_head and of_head.group(1) in MEDICAL_HEADS)
 
 
+#: words of clinical free text that ICD-10-CM descriptions lack (ours): times, states, services, people's roles
+NOTE_WORDS = frozenset("""
+today tonight tomorrow yesterday now currently recently daily weekly alert awake oriented stable comfortable calm
+agitated confused afebrile ambulatory ambulating bedside team service floor unit clinic ward icu er ed pcp family
+patient pt nurse doctor physician resident attending staff provider pharmacy home hospice rehab surgery medicine
+radiology cardiology nephrology neurology oncology pulmonology gastroenterology urology psychiatry dermatology
+endocrinology hematology rheumatology orthopedics pediatrics obstetrics gynecology anesthesia therapy consult
+ortho cards neuro renal pulm surg onc heme psych slp social work case management chaplain interpreter
+email mail phone cell fax address contact number portal message voicemail pager
+""".split())
+_SERVICE_SUFFIX = re.compile(r"(?:ology|ologist|iatry|iatrist|ics|ist)$")
+
+
 def looks_clinical(word: str) -> bool:
     """Whether a lower-case word is a clinical or common word rather than a name (used on lower-case free text)."""
     word = word.lower()
-    return word in medical_vocabulary() or word in DRUG_NAMES
+    if len(word) < 3:
+        return False
+    return (word in medical_vocabulary() or word in DRUG_NAMES or word in NOTE_WORDS
+            or _SERVICE_SUFFIX.search(word) is not None)

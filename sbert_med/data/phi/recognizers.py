@@ -88,8 +88,8 @@ class LowercaseNameRecognizer(PatternRecognizer):
     pattern proposes up to three words after the cue; only the leading words that spaCy's tagger marks as nouns or
     proper nouns and that are not clinical or stop words are kept."""
 
-    #: Penn Treebank tags of name-like words (proper and common nouns, foreign words, adjectives)
-    KEEP_TAGS = frozenset({"NNP", "NNPS", "NN", "NNS", "FW", "JJ"})
+    #: Penn Treebank tags of name-like words (proper and common nouns, foreign words)
+    KEEP_TAGS = frozenset({"NNP", "NNPS", "NN", "NNS", "FW"})
 
     def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):  # noqa: D102
         results = super().analyze(text, entities, nlp_artifacts, regex_flags)
@@ -234,7 +234,7 @@ def medical_recognizers() -> list[PatternRecognizer]:
         ]),
         LowercaseNameRecognizer("PERSON", name="LowercaseNameRecognizer", global_regex_flags=_CASE_SENSITIVE,
                                 patterns=[
-            P("lower_cue", r"(?<=(?:^|[\s(,;:])(?:pt|patient|pt\s+name|name|mr|mrs|ms|dr|seen\s+by|accompanied\s+by"
+            P("lower_cue", r"(?<=(?:^|[\s(,;:])(?i:pt|patient|pt\s+name|name|mr|mrs|ms|dr|seen\s+by|accompanied\s+by"
                            r"|with\s+(?:his|her)\s+(?:wife|husband|daughter|son|mother|father|sister|brother)"
                            r"|(?:his|her|their|pt's|patient's)\s+(?:wife|husband|daughter|son|mother|father|sister"
                            r"|brother|friend|caregiver|niece|nephew|partner)|called|spoke\s+with|referred\s+by)"
