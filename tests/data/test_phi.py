@@ -60,6 +60,7 @@ class _Span:
     "Thrombus in the circle of Willis; stone in the ampulla of Vater; Glasgow Coma Scale 15; Apgar score 9.",
     "A 45-year-old with Parkinson disease since 2019 takes carbidopa/levodopa 25/100 mg three times daily.",
     "Blood pressure 142/88, SpO2 93%, heart rate 96; take 1/2 tablet; follow up in 2 weeks.",
+    "pt alert and oriented, seen by ortho; spoke with nephrology. Pt reports pain. Patient e-mail on file.",
 ])
 def test_clinical_text_is_left_alone(text):
     assert scrub_text(text)[0] == text
@@ -68,6 +69,8 @@ def test_clinical_text_is_left_alone(text):
 @pytest.mark.parametrize("text, value, kind", [
     ("Seen by Dr. Oluwaseun Adeyemi today.", "Oluwaseun Adeyemi", "name"),
     ("pt maria garcia-lopez seen today for follow up", "maria garcia-lopez", "name"),
+    ("Dr. jones saw the pt today.", "jones", "name"),
+    ("Assessment: Haddad, Jae-won is a patient age 54.", "Haddad, Jae-won", "name"),
     ("Accompanied by her daughter, Mei Tanaka.", "Mei Tanaka", "name"),
     ("NGUYEN, ANH\nMRN 00123456", "NGUYEN, ANH", "name"),
     ("Mr. Wilson has Wilson disease.", "Wilson", "name"),
