@@ -122,8 +122,7 @@ def build_medeir_base_model(config: MedEIRConfig):
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.modules import Normalize
 
-    from sbert_med.medeir import max_positions
-    from sbert_med.modules import encoder_tower
+    from sbert_med.modules import encoder_tower, max_positions
 
     modules = encoder_tower(_expand(config.model), pooling=config.pooling, max_seq_length=config.max_seq_length)
     positions = max_positions(modules[0].auto_model.config)
@@ -140,7 +139,7 @@ def build_medeir_base_model(config: MedEIRConfig):
 
 
 def _read_corpus(files: list[str], *, limit: int) -> list[str]:
-    from sbert_med.medeir import read_texts
+    from sbert_med.data.corpus import read_texts
 
     texts: list[str] = []
     for file in files:
@@ -150,7 +149,8 @@ def _read_corpus(files: list[str], *, limit: int) -> list[str]:
 
 def _pretrain(config: MedEIRConfig) -> dict:
     """Stages 1-3: base model, tokenizer extension, masked-LM pretraining; saved to ``config.pretrained_dir``."""
-    from sbert_med.medeir import continue_pretraining, extend_tokenizer, learn_medical_tokens
+    from sbert_med.medeir import continue_pretraining
+    from sbert_med.tokenizer import extend_tokenizer, learn_medical_tokens
 
     done = Path(config.output_dir) / "pretrained.json"
     if config.resume and done.is_file() and (Path(config.pretrained_dir) / "modules.json").is_file():

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from sbert_med.medeir import read_texts
+from sbert_med.data.corpus import read_glossary_terms, read_texts
 
 
 def test_read_txt_jsonl_tsv(tmp_path):
@@ -33,6 +33,7 @@ def test_bad_files_name_file_and_line(tmp_path):
         read_texts(tmp_path / "nope.txt")
 
 
-def test_real_glossary_terms(glossary_terms):
+def test_real_glossary_terms(shared_data):
+    glossary_terms = read_glossary_terms(shared_data / "openstax_ap2e" / "glossary.tsv")
     assert len(glossary_terms) > 3000
     assert "anatomy" in glossary_terms and len(set(glossary_terms)) == len(glossary_terms)
