@@ -66,8 +66,8 @@ def main() -> None:
     from transformers import AutoTokenizer
 
     from sbert_med.data.corpus import read_texts
-    from sbert_med.tokenizer import analyze_tokenizer, extend_tokenizer, learn_medical_tokens
     from sbert_med.resources import offline_models_dir, packaged_minilm_path
+    from sbert_med.tokenizer import analyze_tokenizer, extend_tokenizer, learn_medical_tokens
 
     started = time.perf_counter()
     learn_corpora = {

@@ -11,8 +11,8 @@ from sbert_med.modules.asymmetric import build_asymmetric_model, common_width
 from sbert_med.modules.checks import CheckResult, ModelCheckReport, check_model
 from sbert_med.modules.eos import appends_eos, ensure_eos_appended, ensure_pad_token, eos_tower
 from sbert_med.modules.freezing import freeze_route, frozen_routes, is_frozen, keep_in_eval, unfreeze_route
-from sbert_med.modules.lora import DEFAULT_LORA, add_lora, has_lora, lora_transformers, merge_lora
 from sbert_med.modules.long_context import long_context_model, max_positions
+from sbert_med.modules.lora import DEFAULT_LORA, add_lora, has_lora, lora_transformers, merge_lora
 from sbert_med.modules.routes import (
     find_transformer,
     get_route,

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import copy
 import json
 import logging
 
 import numpy as np
 import pytest
+import torch
 from sentence_transformers import SentenceTransformer
 
 from sbert_med.encoding import encode_long_documents, split_into_chunks
@@ -135,3 +137,16 @@ def test_chunk_and_pool_finds_answers_past_token_512(minilm_path, shared_data):
     chunked, chunk_report = encode_long_documents(model, documents, mode="chunk", stride=32)
     assert truncate_report.num_truncated_documents == 8 and chunk_report.num_truncated_documents == 0
     assert hits_at_1(chunked) >= hits_at_1(truncated) + 3
+
+
+def test_cache_is_keyed_by_the_model_not_reused_by_another(tiny_model, tmp_path):
+    documents = [_long_text(n) for n in range(1, 5)]
+    first, _ = encode_long_documents(tiny_model, documents, cache_dir=tmp_path)
+    retrained = copy.deepcopy(tiny_model)
+    with torch.no_grad():
+        for param in retrained.parameters():
+            param.add_(0.05 * torch.randn_like(param))
+    second, _ = encode_long_documents(retrained, documents, cache_dir=tmp_path)
+    assert len(list(tmp_path.iterdir())) == 2  # one producer folder per model
+    np.testing.assert_allclose(second, encode_long_documents(retrained, documents)[0], atol=1e-6)
+    assert not np.allclose(first, second, atol=1e-3)

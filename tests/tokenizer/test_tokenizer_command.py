@@ -5,7 +5,6 @@ import json
 import shutil
 
 import pytest
-
 from sentence_transformers import SentenceTransformer
 
 from sbert_med.cli import main
