@@ -8,7 +8,7 @@ a backbone transformers supports natively:
    ``max_seq_length`` tokens (8,192 for ``answerdotai/ModernBERT-base``).
 2. Tokenizer extension (``new_tokens > 0``, WordPiece tokenizers): whole-word medical tokens learned from
    ``tokenizer_corpus`` with ``tokenizers``, embeddings initialised as the mean of their old pieces
-   (:func:`sbert_med.medeir.extend_tokenizer`).
+   (:func:`sbert_med.tokenizer.extend_tokenizer`).
 3. Continued pretraining: masked language modelling on ``mlm_corpus`` with transformers' ``Trainer`` and
    ``DataCollatorForLanguageModeling`` (:func:`sbert_med.medeir.continue_pretraining`).
 4. Contrastive fine-tuning: the MedEmbed recipe (InfoNCE with in-batch and optional hard negatives) on the
