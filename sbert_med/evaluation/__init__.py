@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS = {
     "ir_evaluator": "ir_evaluator",
     "CachedSentenceTransformerEncoder": "cached_encoder",
-    "EmbeddingStore": "cached_encoder",
     "measure_efficiency": "efficiency",
     "measure_route_speed": "efficiency",
     "MTEBDataUnavailableError": "mteb_tasks",
@@ -33,7 +32,6 @@ _EXPORTS = {
 
 __all__ = [
     "CachedSentenceTransformerEncoder",
-    "EmbeddingStore",
     "MTEBDataUnavailableError",
     "STSData",
     "TaskSpec",
@@ -54,7 +52,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from sbert_med.evaluation.cached_encoder import CachedSentenceTransformerEncoder, EmbeddingStore
+    from sbert_med.evaluation.cached_encoder import CachedSentenceTransformerEncoder
     from sbert_med.evaluation.efficiency import measure_efficiency, measure_route_speed
     from sbert_med.evaluation.ir_evaluator import ir_evaluator
     from sbert_med.evaluation.mteb_tasks import MTEBDataUnavailableError, beir_retrieval_task, mteb_tasks_by_name
