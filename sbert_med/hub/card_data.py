@@ -13,7 +13,7 @@ import torch
 import yaml
 from sentence_transformers.sentence_transformer.model_card import SentenceTransformerModelCardData
 
-from sbert_med.hub.eval_tables import eval_tables
+from sbert_med.evaluation.report import eval_tables
 from sbert_med.hub.model_description import describe_towers, is_asymmetric
 from sbert_med.hub.template_files import template_path
 

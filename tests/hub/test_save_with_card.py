@@ -20,12 +20,12 @@ GOLDEN = Path(__file__).parent / "golden" / "mar_card.md"
 ANY = "<<ANY>>"
 EVAL_RESULTS = {
     "mar-tiny": {
-        "MedQuAD": {"ndcg_at_10": 0.5123, "recall_at_10": 0.71},
+        "MedQuAD": {"ndcg@10": 0.5123, "recall@10": 0.71},
         "BIOSSES": {"spearman": 0.6042},
-        "MedQuAD@32": {"ndcg_at_10": 0.4871},
+        "MedQuAD@32": {"ndcg@10": 0.4871},
         "efficiency": {"query_batched_per_s": 912.0, "query_b1_p50_ms": 3.21, "document_batched_per_s": 20.5},
     },
-    "bm25": {"MedQuAD": {"ndcg_at_10": 0.4401}},
+    "bm25": {"MedQuAD": {"ndcg@10": 0.4401}},
 }
 RECIPE = {"recipe": "mar", "train_pairs": "../shared/data/medquad/train_pairs.tsv", "learning_rate": 1e-4,
           "stage": "joint"}
@@ -156,7 +156,7 @@ def test_bad_inputs_are_refused(asym_lora_model, tmp_path):
     with pytest.raises(ValueError, match=r"family must be one of \['medembed', 'cardioembed', 'mar', 'medeir'\]"):
         save_with_card(asym_lora_model, tmp_path / "x", family="bert")
     bad = tmp_path / "results.json"
-    bad.write_text('{"m": {"task": {"ndcg_at_10": 0.5,}}}')
+    bad.write_text('{"m": {"task": {"ndcg@10": 0.5,}}}')
     with pytest.raises(ValueError, match=r"results\.json, line 1, column \d+: invalid JSON"):
         save_with_card(asym_lora_model, tmp_path / "x", family="mar", eval_results=bad)
     with pytest.raises(ValueError, match=r"'m' / 'task' / 'ndcg' must be a number, got 'high'"):
