@@ -14,7 +14,7 @@ import pytest
 from sentence_transformers import SentenceTransformer
 
 from sbert_med.hub import MedModelCardData, save_with_card
-from sbert_med.hub.template_files import REPO_SOURCES_DIR, TEMPLATES_DIR
+from sbert_med.hub.template_files import TEMPLATE, TEMPLATES_DIR
 
 GOLDEN = Path(__file__).parent / "golden" / "mar_card.md"
 ANY = "<<ANY>>"
@@ -142,14 +142,13 @@ def test_cardioembed_family_shows_eos_pooling(tiny_decoder_path, tmp_path):
     assert "Do not pool\n`last_hidden_state[:, -1]` yourself with right padding" in card
 
 
-def test_templates_ship_inside_the_package_and_match_the_sources():
-    sources = sorted(p.name for p in REPO_SOURCES_DIR.glob("*.md") if p.name != "README.md")
-    assert sources == ["cardioembed.md", "mar.md", "medeir.md", "medembed.md"]
-    for name in sources:
-        assert (TEMPLATES_DIR / name).read_text() == (REPO_SOURCES_DIR / name).read_text(), (
-            f"sbert_med/hub/templates/{name} differs from model_cards/{name}: "
-            "run python -m sbert_med.hub.template_files --sync"
-        )
+def test_the_card_template_exists_once_inside_the_package():
+    # one packaged template (it must ship in the wheel: setup.cfg package_data), no copy in model_cards/
+    assert sorted(p.name for p in TEMPLATES_DIR.glob("*.md")) == [TEMPLATE.name]
+    repo = Path(__file__).resolve().parents[2]
+    assert sorted(p.name for p in (repo / "model_cards").glob("*.md")) == ["README.md"]
+    assert "hub/templates/*.md" in (repo / "setup.cfg").read_text()
+    assert "sbert_med/hub/templates/model_card.md" in (repo / "model_cards" / "README.md").read_text()
 
 
 def test_bad_inputs_are_refused(asym_lora_model, tmp_path):
