@@ -90,7 +90,8 @@ def _stage(model_dir: Path, repo_id: str, staging: Path, family: Family | None,
         card_data.adapters += [{**adapter, "merged": True} for adapter in adapters]
     report = check_model(model)
     if not report.passed:
-        raise ValueError(f"refusing to push {model_dir}: it fails check_model\n{report}")
+        failed = "; ".join(f"[FAIL] {r.route}: {r.name} - {r.detail}" for r in report.failures)
+        raise ValueError(f"refusing to push {model_dir}: it fails check_model: {failed}")
     card_data.check_summary = [{"route": r.route, "name": r.name, "passed": r.passed} for r in report.results]
     model.save(str(staging), create_model_card=False)
     card_data.save_json(staging)
