@@ -21,7 +21,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--tasks", nargs="+", required=True, metavar="TASK",
                         help="e.g. medquad:test_mini:corpus_mini.jsonl nfcorpus biosses 'MTEB(Medical, v1)'")
     parser.add_argument("--data-dir", type=Path, default=None, help="folder holding the local task folders")
-    parser.add_argument("--out", type=Path, required=True, help="output folder (reuses results it holds only when the same model, data and settings produced them)")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="output folder (reuses a result it holds only when the same model, data and settings "
+                             "produced it)")
     parser.add_argument("--max-seq-length", type=int, default=None, help="cap every tower's max_seq_length")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--truncate-dims", nargs="*", type=int, default=[], metavar="DIM",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from sbert_med.hub.card_data import FAMILIES
+from sbert_med.hub.template_files import FAMILIES
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -339,6 +339,7 @@ def eval_tables(results: Results) -> dict[str, str]:
     speed = {model: tasks[EFFICIENCY_TASK] for model, tasks in results.items() if EFFICIENCY_TASK in tasks}
     if speed:
         header = ["Model", "Queries/s (batched)", "Query latency p50 (ms, batch 1)", "Documents/s (batched)"]
-        rows = [[model] + [_card_fmt(values.get(col)) for col in EFFICIENCY_COLUMNS] for model, values in speed.items()]
+        rows = [[model] + [_card_fmt(values.get(col)) for col in EFFICIENCY_COLUMNS]
+                for model, values in speed.items()]
         out["efficiency"] = _card_table(header, rows)
     return out

@@ -5,8 +5,8 @@ Card templates live in ``model_cards/`` (sources) and ship inside the package (`
 
 from __future__ import annotations
 
-from sbert_med.hub.card_data import FAMILIES, MedModelCardData
 from sbert_med.evaluation.report import eval_tables, load_eval_results
+from sbert_med.hub.card_data import FAMILIES, MedModelCardData
 from sbert_med.hub.push import PushResult, push_model
 from sbert_med.hub.save import save_with_card
 

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from sentence_transformers.base.model_card import generate_model_card
 
-from sbert_med.hub.card_data import FAMILIES, Family, MedModelCardData
 from sbert_med.evaluation.report import Results, load_eval_results
+from sbert_med.hub.card_data import FAMILIES, Family, MedModelCardData
 from sbert_med.hub.model_description import describe_adapters
 from sbert_med.hub.provenance import infer_data_sources
 from sbert_med.modules import check_model, merge_lora

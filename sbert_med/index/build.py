@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from sbert_med import __version__
+from sbert_med.encoding import model_fingerprint as weights_fingerprint
 from sbert_med.index.corpus import IndexCorpus, load_corpus
 from sbert_med.index.faiss_backend import (
     KINDS,
@@ -22,7 +23,6 @@ from sbert_med.index.faiss_backend import (
     gpu_available,
     write_index,
 )
-from sbert_med.encoding import model_fingerprint as weights_fingerprint
 from sbert_med.index.manifest import MANIFEST_NAME, IndexManifest, model_fingerprint
 from sbert_med.index.med_index import CORPUS_FILE, EMBEDDINGS_FILE, INDEX_FILE, MedIndex
 from sbert_med.index.sharded_encoding import assemble_embeddings, encode_corpus_sharded

@@ -12,7 +12,6 @@ owner's fix is merged, the case passes, strict xfail turns that into a failure, 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -101,7 +100,8 @@ CASES = [
     Case("data-output-is-the-input", ["data", "scrub", "--input", "{texts_jsonl}", "--output", "{texts_jsonl}"],
          "texts.jsonl", DATA, "never overwrite an input"),
     # ---- tokenizer (core helper) ---------------------------------------------------------------------------------
-    Case("tokenizer-missing-corpus", ["tokenizer", "analyze", "-t", "{model}", "-c", "{missing}.txt"], "corpus file not found"),
+    Case("tokenizer-missing-corpus", ["tokenizer", "analyze", "-t", "{model}", "-c", "{missing}.txt"],
+         "corpus file not found"),
     Case("tokenizer-extend-into-the-model", ["tokenizer", "extend", "-m", "{model_copy}", "-c", "{corpus_txt}", "-o",
                                              "{model_copy}", "--min-frequency", "1", "--new-tokens", "5",
                                              "--no-progress"], "model_copy", CORE,
