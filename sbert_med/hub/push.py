@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -26,6 +27,9 @@ class PushResult:
     files: list[str] = field(default_factory=list)
     commit_url: str | None = None
     dry_run_dir: str | None = None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
 
 
 def _valid_repo_id(repo_id: str) -> None:

@@ -117,7 +117,7 @@ class MedIndex:
 
     def info(self) -> dict[str, Any]:
         """The manifest as a dict, without the fingerprint vectors."""
-        info = asdict(self.manifest)
+        info = self.manifest.to_dict()
         info.pop("fingerprint")
         info["folder"] = str(self.folder)
         return info

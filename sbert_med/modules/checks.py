@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 
@@ -70,6 +71,9 @@ class ModelCheckReport:
         for result in self.results:
             lines.append(f"  [{'ok' if result.passed else 'FAIL'}] {result.route}: {result.name} - {result.detail}")
         return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return {"passed": self.passed, "results": [dataclasses.asdict(result) for result in self.results]}
 
     def raise_for_failures(self) -> None:
         """Raise ``ValueError`` listing every failed check."""
