@@ -25,8 +25,6 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 RUN = "run helper (train / demo)"
-DATA = "data helper (sbert-med data)"
-CORE = "core helper (sbert-med tokenizer)"
 
 
 @dataclass
@@ -92,20 +90,18 @@ CASES = [
     # ---- data (data helper) --------------------------------------------------------------------------------------
     Case("data-missing-input", ["data", "scrub", "--input", "{missing}.jsonl", "--output", "{out}.jsonl"],
          "no such JSONL file"),
-    Case("data-mixed-types", ["data", "scrub", "--input", "{mixed_jsonl}", "--output", "{out}.jsonl"], "mixed.jsonl",
-         DATA, "issue #16 item 9: mixed int/str text column (ArrowTypeError)"),
+    Case("data-mixed-types", ["data", "scrub", "--input", "{mixed_jsonl}", "--output", "{out}.jsonl"], "mixed.jsonl"),
     Case("data-not-utf8", ["data", "scrub", "--input", "{latin1_jsonl}", "--output", "{out}.jsonl"], "latin1.jsonl"),
     Case("data-output-below-a-file", ["data", "scrub", "--input", "{texts_jsonl}", "--output", "{a_file}/o.jsonl"],
-         "a_file", DATA, "issue #16 item 9: --output below a file"),
+         "a_file"),
     Case("data-output-is-the-input", ["data", "scrub", "--input", "{texts_jsonl}", "--output", "{texts_jsonl}"],
-         "texts.jsonl", DATA, "never overwrite an input"),
+         "texts.jsonl"),
     # ---- tokenizer (core helper) ---------------------------------------------------------------------------------
     Case("tokenizer-missing-corpus", ["tokenizer", "analyze", "-t", "{model}", "-c", "{missing}.txt"],
          "corpus file not found"),
     Case("tokenizer-extend-into-the-model", ["tokenizer", "extend", "-m", "{model_copy}", "-c", "{corpus_txt}", "-o",
                                              "{model_copy}", "--min-frequency", "1", "--new-tokens", "5",
-                                             "--no-progress"], "model_copy", CORE,
-         "issue #16 item 4: extend -o the model's own folder rewrites model.safetensors"),
+                                             "--no-progress"], "overlaps the source model folder"),
 ]
 
 DRIVER = r'''
