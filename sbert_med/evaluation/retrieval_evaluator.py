@@ -97,6 +97,9 @@ class RetrievalEvaluator(InformationRetrievalEvaluator):
                    "map@k": self.map_at_k}
         picked = {family: {k: float(scores[_MTEB_NAMES[family].format(k)]) for k in ks}
                   for family, ks in cutoffs.items()}
+        if not self.primary_metric:  # nDCG@10 is the headline (as in MTEB), not the largest cut-off
+            headline = 10 if 10 in self.ndcg_at_k else max(self.ndcg_at_k)
+            self.primary_metric = f"{next(iter(sorted(self.score_functions)))}_ndcg@{headline}"
         return {name: picked for name in self.score_functions}
 
     compute_metrices = compute_all_metrics

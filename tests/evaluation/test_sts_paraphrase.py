@@ -53,12 +53,12 @@ PARAPHRASES = [
 def test_paraphrase_accuracy_real_model(minilm):
     full = paraphrase_accuracy(minilm, ANCHORS, PARAPHRASES, top_k=(1, 3), show_progress_bar=False)
     assert full["pool_size"] == 6 and full["n"] == 6
-    assert full["acc@1"] >= 5 / 6 and full["acc@3"] == 1.0 and full["mrr"] > 0.9
+    assert full["accuracy@1"] >= 5 / 6 and full["accuracy@3"] == 1.0 and full["mrr"] > 0.9
     wrong = PARAPHRASES[1:] + PARAPHRASES[:1]  # each anchor paired with another sentence's paraphrase
     control = paraphrase_accuracy(minilm, ANCHORS, wrong, show_progress_bar=False)
-    assert control["acc@1"] <= 1 / 6
+    assert control["accuracy@1"] <= 1 / 6
     pooled = paraphrase_accuracy(minilm, ANCHORS, PARAPHRASES, pool_size=3, seed=1, show_progress_bar=False)
-    assert pooled["pool_size"] == 3 and pooled["acc@1"] >= full["acc@1"]
+    assert pooled["pool_size"] == 3 and pooled["accuracy@1"] >= full["accuracy@1"]
 
 
 def test_paraphrase_accuracy_validation(minilm):
