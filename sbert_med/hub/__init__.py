@@ -1,6 +1,6 @@
 """Publishing: generated model cards per model family, ``save_with_card`` and ``push_model``.
 
-Card templates live in ``model_cards/`` (sources) and ship inside the package (``sbert_med/hub/templates``).
+One card template, shipped inside the package (``sbert_med/hub/templates/model_card.md``); cards say what was recorded.
 """
 
 from __future__ import annotations

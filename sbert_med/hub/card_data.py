@@ -60,7 +60,7 @@ DEFAULT_DOCUMENTS = [
 
 @dataclass
 class MedModelCardData(SentenceTransformerModelCardData):
-    """Model card data for sbert_med models, rendered with the family's template from ``model_cards/``.
+    """Model card data for sbert_med models, rendered with ``sbert_med/hub/templates/model_card.md``.
 
     Everything sentence-transformers records (training datasets, losses, hyperparameters, logs, evaluator results)
     is kept; on top of it the card shows each tower (base model, pooling, EOS, padding side), prompts, Matryoshka
