@@ -5,7 +5,8 @@ import pytest
 import torch
 from sentence_transformers import SentenceTransformer
 
-from sbert_med.medeir import continue_pretraining, encode_long_documents, long_context_model
+from sbert_med.medeir import encode_long_documents, long_context_model
+from sbert_med.training import continue_pretraining
 
 
 @pytest.fixture(scope="module")
