@@ -19,6 +19,7 @@ from sbert_med.training.run import (
     Stage,
     config_hash,
     last_checkpoint,
+    replace_dir,
     seed_everything,
 )
 from sbert_med.training.trainer import MedTrainer
@@ -35,6 +36,7 @@ __all__ = [
     "continue_pretraining",
     "finalize_model",
     "last_checkpoint",
+    "replace_dir",
     "restore_checkpoint",
     "seed_everything",
     "validate_router_mapping",
