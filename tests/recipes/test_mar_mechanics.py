@@ -138,3 +138,30 @@ def test_document_learning_rates_reach_the_trainer(tmp_path, tiny_encoder_path, 
     assert seen["init_query"].learning_rate == 5e-5 and seen["init_document"].learning_rate == 2e-3
     assert seen["stage2"].learning_rate == 1e-4
     assert seen["stage2"].learning_rate_mapping == {r"sub_modules\.document\.": 3e-3}
+
+
+def test_supplied_negatives_reach_stage2(tmp_path, tiny_encoder_path, tiny_decoder_path, tiny_corpus, monkeypatch):
+    """Negatives in the training data are Stage II's hard negatives (nothing is mined over them)."""
+    from sbert_med.recipes import mar
+    from sbert_med.training import MedTrainer
+
+    rows = [{"query": f"question {i}: {t[:30]}", "pos": [t], "neg": [tiny_corpus[(i + 3) % 8]]}
+            for i, t in enumerate(tiny_corpus)]
+    path = tmp_path / "triplets.jsonl"
+    path.write_text("\n".join(json.dumps(row) for row in rows))
+    seen = {}
+
+    class Recording(MedTrainer):
+        def __init__(self, *args, **kwargs):
+            seen[Path(kwargs["args"].output_dir).name] = kwargs["train_dataset"]
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(mar, "MedTrainer", Recording)
+    config = _config(tmp_path, tiny_encoder_path, tiny_decoder_path, str(path), run_init=False, run_stage1=False,
+                     num_negatives=1)
+    train_mar(config)
+    stage2 = seen["stage2"]
+    assert stage2.column_names == ["anchor", "positive", "negative_1"]
+    supplied = {row["pos"][0]: row["neg"][0] for row in rows}
+    assert [supplied[p] for p in stage2["positive"]] == stage2["negative_1"]
+    assert not (Path(config.output_dir) / "data").exists()  # nothing mined
