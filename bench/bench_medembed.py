@@ -30,8 +30,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from sbert_med.data.beir import load_beir  # noqa: E402
-from sbert_med.recipes.evaluators import ir_evaluator, short_metrics  # noqa: E402
 from sbert_med.encoding import encode_cached  # noqa: E402
+from sbert_med.recipes.evaluators import ir_evaluator, short_metrics  # noqa: E402
 from sbert_med.recipes.medembed import MedEmbedConfig, train_medembed  # noqa: E402
 from sbert_med.resources import packaged_minilm_path  # noqa: E402
 

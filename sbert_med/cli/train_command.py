@@ -16,7 +16,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--resume",
         action="store_true",
-        help="continue from the last checkpoint in the output folder (refused if the folder holds another config's run)",
+        help="continue from the last checkpoint in the output folder (refused for another config's run)",
     )
     parser.add_argument(
         "--overwrite",

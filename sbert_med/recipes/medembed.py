@@ -9,9 +9,7 @@ batch 32, no query instruction, dev-set IR evaluation during training.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-from pathlib import Path
 from typing import ClassVar
 
 from sbert_med.data.beir import load_beir

@@ -84,8 +84,8 @@ def test_nonsense_values_fail_before_the_model_loads(tmp_path, capsys, override,
     """Item 11: the model path does not exist, so reaching the model would be another error."""
     path = _medembed_config(tmp_path, str(tmp_path / "no-model"), str(tmp_path / "pairs.tsv"))
     (tmp_path / "pairs.tsv").write_text("query\tdocument\nq\td\n")
-    err = _one_line_error(capsys, main(["train", str(path), "--output", str(tmp_path / "o"), "--set", "max_steps=-1", "--set", override])
-    )
+    argv = ["train", str(path), "--output", str(tmp_path / "o"), "--set", "max_steps=-1", "--set", override]
+    err = _one_line_error(capsys, main(argv))
     assert key in err and "no-model" not in err
     assert not (tmp_path / "o").exists()
     with pytest.raises(ConfigError, match=key):
