@@ -289,6 +289,7 @@ def _stage2_data(config: MARConfig, run: RunFolder, data, query_path: str):
         num_negatives=config.num_hard_negatives,
         range_min=config.mine_range_min,
         relative_margin=config.mine_margin,
+        show_progress_bar=config.show_progress_bar,
     )
 
 

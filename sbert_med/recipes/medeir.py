@@ -8,9 +8,9 @@ a backbone transformers supports natively:
    ``max_seq_length`` tokens (8,192 for ``answerdotai/ModernBERT-base``).
 2. Tokenizer extension (``new_tokens > 0``, WordPiece tokenizers): whole-word medical tokens learned from
    ``tokenizer_corpus`` with ``tokenizers``, embeddings initialised as the mean of their old pieces
-   (:func:`sbert_med.medeir.extend_tokenizer`).
+   (:func:`sbert_med.tokenizer.extend_tokenizer`).
 3. Continued pretraining: masked language modelling on ``mlm_corpus`` with transformers' ``Trainer`` and
-   ``DataCollatorForLanguageModeling`` (:func:`sbert_med.medeir.continue_pretraining`).
+   ``DataCollatorForLanguageModeling`` (:func:`sbert_med.training.continue_pretraining`).
 4. Contrastive fine-tuning: the MedEmbed recipe (InfoNCE with in-batch and optional hard negatives) on the
    pretrained model; ``contrastive`` holds its options (``train_data``, ``dev_data``, ``temperature``, ...).
 5. The final model, set back to ``max_seq_length``, saved with the ``medeir`` model card.
@@ -124,8 +124,7 @@ def build_medeir_base_model(config: MedEIRConfig):
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.modules import Normalize
 
-    from sbert_med.medeir import max_positions
-    from sbert_med.modules import encoder_tower
+    from sbert_med.modules import encoder_tower, max_positions
 
     modules = encoder_tower(_expand(config.model), pooling=config.pooling, max_seq_length=config.max_seq_length)
     positions = max_positions(modules[0].auto_model.config)
@@ -142,7 +141,7 @@ def build_medeir_base_model(config: MedEIRConfig):
 
 
 def _read_corpus(files: list[str], *, limit: int) -> list[str]:
-    from sbert_med.medeir import read_texts
+    from sbert_med.data.corpus import read_texts
 
     texts: list[str] = []
     for file in files:
@@ -152,7 +151,7 @@ def _read_corpus(files: list[str], *, limit: int) -> list[str]:
 
 def _pretrain(config: MedEIRConfig):
     """Stages 1-3: base model, tokenizer extension, masked-LM pretraining (the ``pretrained`` stage)."""
-    from sbert_med.medeir import extend_tokenizer, learn_medical_tokens
+    from sbert_med.tokenizer import extend_tokenizer, learn_medical_tokens
     from sbert_med.training import continue_pretraining
 
     def run_stage(stage: Stage):

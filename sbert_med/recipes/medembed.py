@@ -162,6 +162,7 @@ def _training_data(config: MedEmbedConfig, model, run: RunFolder):
             range_min=config.mine_range_min,
             relative_margin=config.mine_margin,
             batch_size=config.batch_size,
+            show_progress_bar=config.show_progress_bar,
         )
     return train
 

@@ -24,6 +24,7 @@ def mine_training_negatives(
     range_min: int,
     relative_margin: float | None,
     batch_size: int = 32,
+    show_progress_bar: bool = True,
 ):
     """``(anchor, positive)`` rows plus ``negative_1..num_negatives`` mined with
     :func:`sbert_med.data.mine_negatives` (candidates that are positives of the same or a duplicate question, or
@@ -43,6 +44,7 @@ def mine_training_negatives(
             relative_margin=relative_margin,
             output_format="n-tuple",
             batch_size=batch_size,
+            show_progress_bar=show_progress_bar,
             return_report=True,
         )
         logger.info("mined negatives: %s", report)

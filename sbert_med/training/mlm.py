@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sentence_transformers import SentenceTransformer
 
-from sbert_med.modules.routes import SYMMETRIC_ROUTE, get_route, route_transformer
+from sbert_med.modules.routes import find_transformer
 from sbert_med.training.run import last_checkpoint
 
 logger = logging.getLogger(__name__)
@@ -100,9 +100,7 @@ def continue_pretraining(
         raise ValueError(f"max_length must be >= 8, got {max_length!r}")
     if isinstance(texts, str) or not texts:
         raise ValueError("texts must be a non-empty sequence of strings")
-    transformer = route_transformer(get_route(model, route if route is not None else SYMMETRIC_ROUTE))
-    if transformer is None:
-        raise ValueError(f"the {route or SYMMETRIC_ROUTE!r} route of the model has no Transformer module")
+    transformer = find_transformer(model, route=route)
     tokenizer, encoder = transformer.tokenizer, transformer.auto_model
     if tokenizer.mask_token is None:
         raise ValueError(f"the tokenizer of {encoder.config._name_or_path!r} has no mask token; MLM needs one")

@@ -4,7 +4,7 @@ import pytest
 import torch
 from sentence_transformers import SentenceTransformer
 
-from sbert_med.medeir import extend_tokenizer
+from sbert_med.tokenizer import extend_tokenizer
 from sbert_med.training import continue_pretraining
 
 
