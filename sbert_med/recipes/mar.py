@@ -277,14 +277,14 @@ def _self_pairs(config: MARConfig, pairs):
     return Dataset.from_dict({"q_text": texts, "d_text": texts})
 
 
-def _stage2_data(config: MARConfig, run: RunFolder, data, query_path: str):
+def _stage2_data(config: MARConfig, run: RunFolder, data, *, mining_tower: str):
     """Stage II rows: the supplied negatives, else negatives mined with the initialised query tower."""
     if config.num_negatives > 0 or config.num_hard_negatives == 0:
         return data
     return mine_training_negatives(
         run,
         data,
-        lambda: _load(config, query_path),
+        lambda: _load(config, mining_tower),
         name="stage2_triplets",
         num_negatives=config.num_hard_negatives,
         range_min=config.mine_range_min,
@@ -392,10 +392,13 @@ def train_mar(config: MARConfig) -> str:
     if config.run_stage1:
         last = run.stage("stage1").run_once(_stage1(config, query_path, document_path, pairs))
     if config.run_stage2:
-        start = (lambda: _load(config, last)) if last else (lambda: _asymmetric(config, query_path, document_path))
-        mining_tower = query_path if Path(query_path).is_dir() else config.query_model
+        stage1_path = last
+
+        def start():  # Stage I's model, or the towers as they are
+            return _load(config, stage1_path) if stage1_path else _asymmetric(config, query_path, document_path)
+
         last = run.stage("stage2").run_once(
-            _stage2(config, start, lambda: _stage2_data(config, run, data, mining_tower))
+            _stage2(config, start, lambda: _stage2_data(config, run, data, mining_tower=query_path))
         )
     # init only: nothing asymmetric trained yet, assemble the two initialised towers
     model = _load(config, last) if last else _asymmetric(config, query_path, document_path)
