@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -156,7 +155,7 @@ def run_demo(
         max_seq_length=max_seq_length, seed=seed,
     )
     # the demo replaces its own earlier runs, never a folder it did not make
-    RunFolder(output_dir, settings, overwrite=True).open()
+    run = RunFolder(output_dir, settings, overwrite=True).open()
     timings = {}
     start = time.perf_counter()
     data = _prepare_data(
@@ -223,7 +222,5 @@ def run_demo(
         "recipe": config.to_dict(),
         "timings_s": timings,
     }
-    tmp_path = results_path.with_name(results_path.name + ".tmp")
-    tmp_path.write_text(json.dumps(results, indent=2))
-    tmp_path.replace(results_path)
+    run.write_json(results_path.name, results)
     return DemoResult(before, after, str(model_dir), str(results_path), data, timings)
