@@ -104,12 +104,19 @@ def last_checkpoint(folder: str | os.PathLike) -> str | None:
     return str(max(complete)[1]) if complete else None
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _write_json(path: Path, data: Any) -> None:
     """Write JSON to a temporary name next to ``path``, then move it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     with os.fdopen(handle, "w") as f:
         json.dump(data, f, indent=2, default=str)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; give it a normal file's mode
     os.replace(tmp, path)
 
 
@@ -120,6 +127,7 @@ def replace_dir(target: str | os.PathLike) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; give it a normal folder's mode
     try:
         yield tmp
     except BaseException:

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from sbert_med.training import RunError, RunFolder, config_hash, last_checkpoint, replace_dir
-from sbert_med.training.run import RUN_FILE, STAGE_DONE
+from sbert_med.training.run import RUN_FILE, STAGE_DONE, _umask
 
 CONFIG = {"recipe": "medembed", "model": "m", "epochs": 1.0, "output_dir": "a", "resume": False}
 
@@ -79,4 +79,7 @@ def test_stages_and_atomic_replace(tmp_path):
             (tmp / "a.txt").write_text("half")
             raise RuntimeError("crash while saving")
     assert (target / "a.txt").read_text() == "1"
+    assert target.stat().st_mode & 0o777 == (tmp_path / "run").stat().st_mode & 0o777  # a normal folder's mode
+    record = tmp_path / "run" / RUN_FILE
+    assert record.stat().st_mode & 0o777 == 0o666 & ~_umask()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "run"]  # no temporary folder left
