@@ -30,8 +30,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from sbert_med.data.beir import load_beir  # noqa: E402
-from sbert_med.recipes._common import ir_evaluator, short_metrics  # noqa: E402
-from sbert_med.recipes.embedding_cache import encode_cached  # noqa: E402
+from sbert_med.encoding import encode_cached  # noqa: E402
+from sbert_med.recipes.evaluators import ir_evaluator, short_metrics  # noqa: E402
 from sbert_med.recipes.mar import MARConfig, train_mar  # noqa: E402
 from sbert_med.resources import offline_models_dir, packaged_minilm_path  # noqa: E402
 
@@ -132,7 +132,7 @@ def main() -> None:
             model.max_seq_length = args.document_max_length
         start = time.perf_counter()
         corpus_emb = encode_cached(
-            model, evaluator.corpus, cache_dir=out / "cache" / doc_key, task="document", batch_size=args.batch_size
+            model, evaluator.corpus, cache_dir=out / "cache" / doc_key, route="document", batch_size=args.batch_size
         )
         metrics = short_metrics(evaluator(model, corpus_embeddings=torch.from_numpy(corpus_emb)), "test")
         results[label] = {**metrics, "eval_s": time.perf_counter() - start, "document_cache": doc_key}

@@ -30,8 +30,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from sbert_med.data.beir import load_beir  # noqa: E402
-from sbert_med.recipes._common import ir_evaluator, short_metrics  # noqa: E402
-from sbert_med.recipes.embedding_cache import encode_cached  # noqa: E402
+from sbert_med.encoding import encode_cached  # noqa: E402
+from sbert_med.recipes.evaluators import ir_evaluator, short_metrics  # noqa: E402
 from sbert_med.recipes.medembed import MedEmbedConfig, train_medembed  # noqa: E402
 from sbert_med.resources import packaged_minilm_path  # noqa: E402
 
@@ -44,7 +44,7 @@ def evaluate(model, split, *, name: str, cache_dir: Path, batch_size: int, max_l
     if max_length:
         model.max_seq_length = max_length
     evaluator = ir_evaluator(split, name=name, batch_size=batch_size, show_progress_bar=False)
-    corpus_emb = encode_cached(model, evaluator.corpus, cache_dir=cache_dir, task="document", batch_size=batch_size)
+    corpus_emb = encode_cached(model, evaluator.corpus, cache_dir=cache_dir, route="document", batch_size=batch_size)
     metrics = short_metrics(evaluator(model, corpus_embeddings=torch.from_numpy(corpus_emb)), name)
     model.max_seq_length = default_length
     return metrics

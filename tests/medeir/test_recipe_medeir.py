@@ -78,7 +78,7 @@ def test_cpu_recipe_on_minilm(tmp_path, minilm_path, shared_data):
         f"contrastive.dev_data={shared_data / 'medquad'}",
     ])
     model_dir = train_medeir(config)
-    pretrained = json.loads((tmp_path / "run" / "pretrained.json").read_text())
+    pretrained = json.loads((tmp_path / "run" / "stages" / "pretrained" / "STAGE_DONE").read_text())
     assert pretrained["tokenizer_extension"]["num_added"] == 200
     assert pretrained["mlm"]["eval_loss_after"] < pretrained["mlm"]["eval_loss_before"]
     model = SentenceTransformer(model_dir, device="cpu")  # plain reload, no trust_remote_code

@@ -10,7 +10,7 @@ from sentence_transformers import SentenceTransformer
 from sbert_med.data.beir import load_beir
 from sbert_med.modules import build_asymmetric_model, encoder_tower, eos_tower
 from sbert_med.recipes import load_recipe_config
-from sbert_med.recipes._common import ir_evaluator
+from sbert_med.recipes.evaluators import ir_evaluator
 from sbert_med.recipes.mar import train_mar
 
 REPO = Path(__file__).resolve().parents[2]
