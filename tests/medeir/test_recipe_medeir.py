@@ -65,17 +65,17 @@ def test_tiny_recipe_end_to_end(tiny_encoder_path, tmp_path, tiny_corpus):
 
 
 @pytest.mark.slow
-def test_cpu_recipe_on_minilm(tmp_path, minilm_path, shared_data):
+def test_cpu_recipe_on_minilm(tmp_path, minilm_path, samples):
     """Must be shown 2: extended all-MiniLM-L6-v2 after a short MLM + contrastive run reloads plainly."""
     config = load_recipe_config(EXAMPLES / "cpu.yaml", [
         f"output_dir={tmp_path / 'run'}", f"model={minilm_path}", "new_tokens=200", "mlm_max_texts=300",
         "mlm_max_steps=4", "mlm_eval_texts=16", "mlm_batch_size=8", "max_steps=4", "batch_size=8",
         "show_progress_bar=false", "contrastive.max_train_examples=64", "contrastive.dev_max_queries=20",
         "contrastive.dev_max_corpus=100",
-        f"tokenizer_corpus=[{shared_data / 'openstax_ap2e' / 'paragraphs.jsonl'}]",
-        f"mlm_corpus=[{shared_data / 'openstax_ap2e' / 'paragraphs.jsonl'}]",
-        f"contrastive.train_data={shared_data / 'medquad' / 'train_pairs.tsv'}",
-        f"contrastive.dev_data={shared_data / 'medquad'}",
+        f"tokenizer_corpus=[{samples / 'openstax_ap2e' / 'paragraphs.jsonl'}]",
+        f"mlm_corpus=[{samples / 'openstax_ap2e' / 'paragraphs.jsonl'}]",
+        f"contrastive.train_data={samples / 'medquad' / 'train_pairs.tsv'}",
+        f"contrastive.dev_data={samples / 'medquad'}",
     ])
     model_dir = train_medeir(config)
     pretrained = json.loads((tmp_path / "run" / "pretrained.json").read_text())

@@ -30,10 +30,10 @@ def test_config_errors():
         train_cardioembed(CardioEmbedConfig(sentences_file="nope.txt", paraphrases="rules"))
 
 
-def test_lora_eos_train_save_reload(tmp_path, tiny_decoder_path, shared_data):
+def test_lora_eos_train_save_reload(tmp_path, tiny_decoder_path, samples):
     config = CardioEmbedConfig(
         model=tiny_decoder_path,
-        sentences_file=str(shared_data / "openstax_ap2e" / "sentences_cardiovascular.txt"),
+        sentences_file=str(samples / "openstax_ap2e" / "sentences_cardiovascular.txt"),
         paraphrases="rules",
         max_sentences=40,
         val_fraction=0.1,
@@ -64,14 +64,14 @@ def test_lora_eos_train_save_reload(tmp_path, tiny_decoder_path, shared_data):
     assert pooling.get("pooling_mode") == "lasttoken" or pooling.get("pooling_mode_lasttoken") is True
 
 
-def test_cpu_config_beats_base(tmp_path, smollm2_path, shared_data):
+def test_cpu_config_beats_base(tmp_path, smollm2_path, samples):
     """examples/cardioembed/cpu.yaml on SmolLM2-135M: held-out Acc@1 and MRR above the untrained base's."""
     config = load_recipe_config(
         REPO / "examples" / "cardioembed" / "cpu.yaml",
         [
             f"output_dir={tmp_path / 'run'}",
             f"model={smollm2_path}",
-            f"sentences_file={shared_data}/openstax_ap2e/sentences_cardiovascular.txt",
+            f"sentences_file={samples}/openstax_ap2e/sentences_cardiovascular.txt",
         ],
     )
     model_dir = train_cardioembed(config)

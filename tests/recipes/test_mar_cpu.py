@@ -16,7 +16,7 @@ from sbert_med.recipes.mar import train_mar
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_cpu_config_beats_base(tmp_path, minilm_path, smollm2_path, shared_data):
+def test_cpu_config_beats_base(tmp_path, minilm_path, smollm2_path, samples):
     """After init + Stage I + Stage II the asymmetric model beats, on held-out MedQuAD test queries, both untrained
     starting points: the asymmetric model assembled from the untrained towers (by a clear margin) and the document
     tower it adapts (SmolLM2 pooled on EOS). At this CPU size the gain is modest (about 0.07-0.15 nDCG@10 against
@@ -27,12 +27,12 @@ def test_cpu_config_beats_base(tmp_path, minilm_path, smollm2_path, shared_data)
             f"output_dir={tmp_path / 'run'}",
             f"query_model={minilm_path}",
             f"document_model={smollm2_path}",
-            f"train_data={shared_data}/medquad/train_pairs.tsv",
+            f"train_data={samples}/medquad/train_pairs.tsv",
             "show_progress_bar=false",
         ],
     )
     test = load_beir(
-        shared_data / "medquad", "test_mini", corpus_file="corpus_mini.jsonl", max_queries=150, max_corpus=200
+        samples / "medquad", "test", max_queries=150, max_corpus=200
     )
     evaluator = ir_evaluator(test, name="test")
     document_tower = eos_tower(smollm2_path, max_seq_length=config.document_max_length)

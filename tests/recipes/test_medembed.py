@@ -63,15 +63,15 @@ def test_mined_negatives_are_cached_for_resume(tmp_path, tiny_encoder_path, qa_p
     assert all(neg != pos for pos, neg in zip(mined["positive"], mined["negative_1"]))
 
 
-def test_cpu_config_beats_base(tmp_path, minilm_path, shared_data):
+def test_cpu_config_beats_base(tmp_path, minilm_path, samples):
     """examples/medembed/cpu.yaml end to end on all-MiniLM-L6-v2: dev nDCG@10 above the untrained model's."""
     config = load_recipe_config(
         REPO / "examples" / "medembed" / "cpu.yaml",
         [
             f"output_dir={tmp_path / 'run'}",
             f"model={minilm_path}",
-            f"train_data={shared_data}/medquad/train_pairs.tsv",
-            f"dev_data={shared_data}/medquad",
+            f"train_data={samples}/medquad/train_pairs.tsv",
+            f"dev_data={samples}/medquad",
             "max_train_examples=256",
         ],
     )

@@ -127,21 +127,24 @@ def sample_openstax(source: Path, writer: Writer) -> None:
     sentences = (source / "sentences_all.txt").read_text(encoding="utf-8").splitlines()
     writer.text("openstax_ap2e/sentences_all.txt", "".join(s + "\n" for s in sentences if s and s in text))
     cardio = (source / "sentences_cardiovascular.txt").read_text(encoding="utf-8").splitlines()
-    writer.text("openstax_ap2e/sentences_cardiovascular.txt", "".join(s + "\n" for s in cardio if s and s in cardio_text))
+    writer.text("openstax_ap2e/sentences_cardiovascular.txt",
+                "".join(s + "\n" for s in cardio if s and s in cardio_text))
     with open(source / "glossary.tsv", encoding="utf-8") as handle:
         lines = handle.read().splitlines()
-    writer.text("openstax_ap2e/glossary.tsv",
-                "".join(line + "\n" for i, line in enumerate(lines) if i == 0 or line.split("\t")[0] in OPENSTAX_CHAPTERS))
+    kept = [line for i, line in enumerate(lines) if i == 0 or line.split("\t")[0] in OPENSTAX_CHAPTERS]
+    writer.text("openstax_ap2e/glossary.tsv", "".join(line + "\n" for line in kept))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", required=True, type=Path, help="folder holding medquad/, pubmedqa_pqal/, openstax_ap2e/")
+    parser.add_argument("--data-dir", required=True, type=Path,
+                        help="folder holding medquad/, pubmedqa_pqal/, openstax_ap2e/")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
     args = parser.parse_args()
     for name in ("medquad", "pubmedqa_pqal", "openstax_ap2e"):
         if not (args.data_dir / name).is_dir():
-            sys.exit(f"{args.data_dir / name}: not a folder (--data-dir must hold medquad/, pubmedqa_pqal/, openstax_ap2e/)")
+            sys.exit(f"{args.data_dir / name}: not a folder "
+                     "(--data-dir must hold medquad/, pubmedqa_pqal/, openstax_ap2e/)")
     writer = Writer(args.out)
     sample_medquad(args.data_dir / "medquad", writer)
     sample_pubmedqa(args.data_dir / "pubmedqa_pqal", writer)
