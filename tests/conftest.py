@@ -120,3 +120,23 @@ def tiny_decoder_path(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def tiny_corpus() -> list[str]:
     return list(TINY_CORPUS)
+
+
+@pytest.fixture
+def trained_in_memory(monkeypatch):
+    """``capture(recipe_module)`` returns a list that receives every model the module hands to ``save_final_model``:
+    the trained model in memory, for reload checks to compare the saved folder with (two reloads of one folder
+    always agree with each other, whatever was saved)."""
+
+    def capture(module) -> list:
+        models = []
+        original = module.save_final_model
+
+        def save_and_keep(model, *args, **kwargs):
+            models.append(model)
+            return original(model, *args, **kwargs)
+
+        monkeypatch.setattr(module, "save_final_model", save_and_keep)
+        return models
+
+    return capture
