@@ -23,7 +23,7 @@ from pathlib import Path
 # queries: the MedEmbed CPU config's dev_max_queries; >= 120 distinct-question train rows plus >= 30 questions asked
 # on several pages: the mining test), small enough to keep the repository light (about 2 MB in all).
 MEDQUAD_TEST_QUERIES = 150
-MEDQUAD_DEV_QUERIES = 50
+MEDQUAD_DEV_QUERIES = 50  # at least; whole pages are taken
 MEDQUAD_DISTRACTORS = 100
 MEDQUAD_TRAIN_STRIDE = 43  # every 43rd of the 12,826 train pairs: ~300 rows spread over sources and topics
 MEDQUAD_DUPLICATE_GROUPS = 40  # questions asked, in other wording or case, on several train pages
@@ -76,7 +76,15 @@ def sample_medquad(source: Path, writer: Writer) -> None:
     test_ids = sorted({row[0] for row in test_mini})
     test_ids = set(rng.sample(test_ids, MEDQUAD_TEST_QUERIES))
     dev = [row for row in read_qrels(source / "qrels" / "dev.tsv") if int(row[2]) > 0]
-    dev_ids = set(rng.sample(sorted({row[0] for row in dev}), MEDQUAD_DEV_QUERIES))
+    # whole topic pages (all their questions), so that answers about the same topic compete as in the full corpus
+    pages = defaultdict(set)
+    for row in dev:
+        pages[row[0].rsplit("_Q", 1)[0]].add(row[0])
+    dev_ids: set[str] = set()
+    for page in rng.sample(sorted(pages), len(pages)):
+        if len(dev_ids) >= MEDQUAD_DEV_QUERIES:
+            break
+        dev_ids |= pages[page]
     test_qrels = [row for row in test_mini if row[0] in test_ids]
     dev_qrels = [row for row in dev if row[0] in dev_ids]
     relevant = {row[1] for row in test_qrels + dev_qrels}
