@@ -122,8 +122,9 @@ def main() -> None:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from sbert_med.medeir import encode_long_documents, long_context_model
+    from sbert_med.encoding import encode_long_documents
     from sbert_med.models import resolve_model
+    from sbert_med.modules import long_context_model
 
     torch.set_num_threads(2)
     minilm = SentenceTransformer(resolve_model("minilm"), device="cpu")

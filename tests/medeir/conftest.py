@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sbert_med.medeir import read_texts
+from sbert_med.data.corpus import read_texts
 
 
 @pytest.fixture(scope="session")
@@ -19,6 +19,6 @@ def openstax_sentences(samples) -> list[str]:
 
 @pytest.fixture(scope="session")
 def glossary_terms(samples) -> list[str]:
-    from sbert_med.medeir import read_glossary_terms
+    from sbert_med.data.corpus import read_glossary_terms
 
     return read_glossary_terms(samples / "openstax_ap2e" / "glossary.tsv")
