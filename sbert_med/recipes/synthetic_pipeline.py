@@ -93,7 +93,7 @@ class DiversifyConfig:
     """:func:`sbert_med.data.diversify` over the queries; ``threshold`` None uses its default."""
 
     enabled: bool = True
-    kind: str = "semantic"
+    kind: str = "query"
     threshold: float | None = None
 
 
