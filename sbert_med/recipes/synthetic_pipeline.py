@@ -131,6 +131,10 @@ class PipelineConfig:
     evaluation: list[EvalTask] = dataclasses.field(default_factory=list)
     train: dict[str, Any] = dataclasses.field(default_factory=dict)
     baseline: bool = False  # also train on title -> abstract pairs of the same documents (no LLM), same count
+    #: tokens per text when evaluating every model (0: the base model's max_seq_length). Training length
+    #: (train.passage_max_length) and inference length are separate settings (#16.10): a model trained on short
+    #: passages is still evaluated, like the base, at the base's inference length.
+    evaluation_max_length: int = 0
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -330,8 +334,8 @@ class SyntheticPipeline:
                                   lambda: self._train(clean, scrubbed))
         if stop < 8:
             return self.card()
-        self._step("evaluate", [[dataclasses.asdict(task) for task in config.evaluation]], key,
-                   lambda: self._evaluate(trained))
+        self._step("evaluate", [[dataclasses.asdict(task) for task in config.evaluation],
+                                config.evaluation_max_length], key, lambda: self._evaluate(trained))
         return self.card()
 
     # documents ------------------------------------------------------------------------------------------------
@@ -406,6 +410,9 @@ class SyntheticPipeline:
         dropped: dict[str, int] = {}
         keep = []
         seen = set()
+        queries = [_first_sentence(query) for query in generated["query"]]
+        shortened = sum(new != old for new, old in zip(queries, generated["query"]))
+        generated = generated.remove_columns("query").add_column("query", queries)
         for index, row in enumerate(generated):
             query = row["query"]
             normal = normalize_for_match(query)
@@ -432,7 +439,7 @@ class SyntheticPipeline:
         low_set = set(low)
         kept = kept.select([index for index in range(len(kept)) if index not in low_set])
         return kept, _report("filter", len(generated), len(kept), dropped, score_model=self._score_model(),
-                             min_score=options.min_score)
+                             min_score=options.min_score, cut_to_first_sentence=shortened)
 
     # diversify ------------------------------------------------------------------------------------------------
     def _diversify(self, filtered: Dataset) -> tuple[Dataset, dict]:
@@ -491,8 +498,9 @@ class SyntheticPipeline:
     # evaluate -------------------------------------------------------------------------------------------------
     def _evaluate(self, trained: dict) -> tuple[dict, dict]:
         models = {"base": self.config.model, **trained}
-        results = {name: _call_evaluate(path, self.config.evaluation, self.config) for name, path in models.items()}
-        return results, _report("evaluate", len(models), len(models), {}, results=results)
+        length = self.config.evaluation_max_length or self._encoder(self.config.model).max_seq_length
+        results = {name: _call_evaluate(path, self.config.evaluation, length) for name, path in models.items()}
+        return results, _report("evaluate", len(models), len(models), {}, results=results, max_seq_length=length)
 
     # card -----------------------------------------------------------------------------------------------------
     def card(self) -> dict:
@@ -521,6 +529,14 @@ class SyntheticPipeline:
         _atomic_write(self.output_dir / "data_card.json", json.dumps(card, indent=2, ensure_ascii=False))
         _atomic_write(self.output_dir / "data_card.md", render_card(card))
         return card
+
+
+def _first_sentence(query: str) -> str:
+    """A query that runs on into a second sentence (small models go on to answer) is cut after the first one."""
+    import re
+
+    match = re.search(r"[.!?](?=\s+[A-Z])", query)
+    return query[: match.start() + 1].strip() if match else query.strip()
 
 
 def render_card(card: dict) -> str:
@@ -671,8 +687,8 @@ def _call_train(config: PipelineConfig, train_file: Path, output_dir: Path, *, n
     return str(train_medembed(medembed))
 
 
-def _call_evaluate(model_path: str, tasks: list[EvalTask], config: PipelineConfig) -> dict:
-    """``{task: ndcg@10}`` for BEIR tasks (whole split) and ``{task: spearman}`` for STS tasks."""
+def _call_evaluate(model_path: str, tasks: list[EvalTask], max_seq_length: int) -> dict:
+    """``{task: {"ndcg@10": x}}`` for BEIR tasks (whole split) and ``{task: {"spearman": x}}`` for STS tasks."""
     import csv
 
     from scipy.stats import spearmanr
@@ -682,6 +698,7 @@ def _call_evaluate(model_path: str, tasks: list[EvalTask], config: PipelineConfi
     from sbert_med.recipes._common import ir_evaluator
 
     model = SentenceTransformer(model_path, device="cpu")
+    model.max_seq_length = max_seq_length
     results = {}
     for task in tasks:
         if task.kind == "beir":
