@@ -259,21 +259,37 @@ class SyntheticPipeline:
         self.journal = StepJournal(self.output_dir)
         self._eval_cache: dict | None = None
         self._generator = None
+        #: steps that ran but did not finish their work (generation with new_generation=False): their reports
+        self.partial: dict[str, dict] = {}
+        #: False: the generate step uses only what its journal already holds (a deadline), generating nothing
+        self.new_generation = True
 
     # each step: (fingerprint parts) -> Dataset | dict, saved as steps/<name>.jsonl (or .json)
-    def _step(self, name: str, settings: Any, previous: str | None, compute: Callable[[], tuple[Any, dict]]):
+    def _step(self, name: str, settings: Any, previous: str | None, compute: Callable[[], tuple[Any, dict]], *,
+              chain_data: bool = False):
+        """Run (or reuse) one step. Returns its result and the key the next step builds on: the step's fingerprint,
+        and with ``chain_data`` also the hash of its output file, so a step whose output changed (e.g. a generate
+        step completed after a partial run) invalidates every later step."""
         key = fingerprint(name, settings, previous)
         entry = self.journal.done(name, key)
         if entry is not None and (entry["output"] is None or Path(entry["output"]).exists()):
             logger.info("step %s: done before (%s), reused", name, entry["output"])
-            return self._load(entry["output"]), key
-        began = time.perf_counter()
-        result, report = compute()
-        report["seconds"] = round(time.perf_counter() - began, 1)
-        output = self._save(name, result)
-        self.journal.record(name, key, report, output)
-        logger.info("step %s: %s rows in, %s out, dropped %s", name, report.get("rows_in"), report.get("rows_out"),
-                    report.get("dropped"))
+            output = entry["output"]
+            result = self._load(output)
+        else:
+            began = time.perf_counter()
+            result, report = compute()
+            report["seconds"] = round(time.perf_counter() - began, 1)
+            output = self._save(name, result)
+            if report.pop("incomplete", False):  # not journalled: a rerun does the missing work
+                self.journal.steps.pop(name, None)
+                self.partial[name] = report
+            else:
+                self.journal.record(name, key, report, output)
+            logger.info("step %s: %s rows in, %s out, dropped %s", name, report.get("rows_in"),
+                        report.get("rows_out"), report.get("dropped"))
+        if chain_data and output is not None:
+            key = fingerprint(key, _file_sha(output))
         return result, key
 
     def _save(self, name: str, result: Any) -> str | None:
@@ -312,22 +328,23 @@ class SyntheticPipeline:
         if stop < 2:
             return self.card()
         generated, key = self._step("generate", self._generator_identity(), key,
-                                    lambda: self._generate(scrubbed))
+                                    lambda: self._generate(scrubbed), chain_data=True)
         if stop < 3:
             return self.card()
         filtered, key = self._step("filter", [dataclasses.asdict(config.filter), self._score_model()], key,
-                                   lambda: self._filter(generated))
+                                   lambda: self._filter(generated), chain_data=True)
         if stop < 4:
             return self.card()
         diversified, key = self._step("diversify", [dataclasses.asdict(config.diversify), self._score_model()], key,
-                                      lambda: self._diversify(filtered))
+                                      lambda: self._diversify(filtered), chain_data=True)
         if stop < 5:
             return self.card()
         mined, key = self._step("mine", [dataclasses.asdict(config.mine), config.model], key,
-                                lambda: self._mine(diversified))
+                                lambda: self._mine(diversified), chain_data=True)
         if stop < 6:
             return self.card()
-        clean, key = self._step("decontaminate", self._eval_ids_texts_key(), key, lambda: self._decontaminate(mined))
+        clean, key = self._step("decontaminate", self._eval_ids_texts_key(), key, lambda: self._decontaminate(mined),
+                                chain_data=True)
         if stop < 7:
             return self.card()
         trained, key = self._step("train", [config.train, config.model, config.seed, config.baseline], key,
@@ -388,11 +405,41 @@ class SyntheticPipeline:
     def _generate(self, scrubbed: Dataset) -> tuple[Dataset, dict]:
         options = self.config.generator
         journal = self.steps_dir / "generate.journal.jsonl"
-        rows, step_report = _call_generate(scrubbed, self.generator(), options, journal)
-        report = _report("generate", len(scrubbed), len(rows), step_report["dropped"],
+        generator = self.generator()
+        if not self.new_generation:  # read a copy of the journal: a job still generating keeps the original
+            import shutil
+
+            copy = self.steps_dir / "generate.partial.journal.jsonl"
+            if journal.exists():
+                shutil.copyfile(journal, copy)
+            elif copy.exists():
+                copy.unlink()
+            journal = copy
+            generator = JournalOnlyGenerator(self._generator_provenance())
+        rows, step_report = _call_generate(scrubbed, generator, options, journal)
+        unfinished = sum(step_report["counts"].get(status, 0) for status in ("failed", "error"))
+        if not self.new_generation:  # what throughput the generating job measured, when it has finished a part
+            step_report["counts"].update(_throughput_from_log(self.steps_dir / "generate.throughput.json"))
+        dropped = dict(step_report["dropped"])
+        if step_report["counts"].get("rejected"):  # outputs the prompt's parser refused (reasons in details)
+            dropped["rejected_output"] = step_report["counts"]["rejected"]
+        report = _report("generate", len(scrubbed), len(rows), dropped,
                          counts=step_report["counts"], details=step_report["details"], journal=str(journal),
-                         queries_generated=step_report["counts"].get("queries_parsed"))
+                         queries_generated=step_report["counts"].get("queries_parsed"), unfinished=unfinished,
+                         incomplete=unfinished > 0)
         return rows, report
+
+    def _generator_provenance(self) -> dict:
+        """What the configured generator records as its provenance (the journal's keys), without loading it."""
+        options = self.config.generator
+        if options.kind == "openai":
+            base = {"generator": options.model, "generator_kind": "OpenAICompatibleGenerator"}
+        else:
+            base = {"generator": options.model, "generator_kind": "TransformersGenerator",
+                    "top_p": options.top_p if options.temperature > 0 else None,
+                    "repetition_penalty": options.repetition_penalty}
+        return {**base, "seed": self.config.seed, "temperature": options.temperature,
+                "max_new_tokens": options.max_new_tokens}
 
     # filter ---------------------------------------------------------------------------------------------------
     def _score_model(self) -> str:
@@ -506,9 +553,15 @@ class SyntheticPipeline:
     def card(self) -> dict:
         from sbert_med.data.medline import MEDLINE_LICENSE
 
-        funnel = [{key: entry["report"].get(key) for key in ("step", "rows_in", "rows_out", "dropped", "seconds")}
-                  for name in STEPS if (entry := self.journal.steps.get(name))]
-        generate = self.journal.steps.get("generate", {}).get("report", {})
+        reports = {name: self.journal.steps[name]["report"] if name in self.journal.steps else self.partial[name]
+                   for name in STEPS if name in self.journal.steps or name in self.partial}
+        funnel = [{key: report.get(key) for key in ("step", "rows_in", "rows_out", "dropped", "seconds")}
+                  for report in reports.values()]
+        for entry in funnel:
+            unfinished = reports[entry["step"]].get("unfinished")
+            if unfinished:  # items the generator has not done (yet): a rerun generates them
+                entry["dropped"] = {**(entry["dropped"] or {}), "not_generated_yet": unfinished}
+        generate = reports.get("generate", {})
         options = self.config.generator
         card = {
             "pipeline": "medembed synthetic (sbert_med.recipes.synthetic_pipeline)",
@@ -525,10 +578,41 @@ class SyntheticPipeline:
                          "licence": self.config.documents.licence or MEDLINE_LICENSE}],
             "evaluation": [dataclasses.asdict(task) for task in self.config.evaluation],
             "results": self.journal.steps.get("evaluate", {}).get("report", {}).get("results"),
+            "complete": not self.partial,
         }
         _atomic_write(self.output_dir / "data_card.json", json.dumps(card, indent=2, ensure_ascii=False))
         _atomic_write(self.output_dir / "data_card.md", render_card(card))
         return card
+
+
+def _file_sha(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def _throughput_from_log(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+class JournalOnlyGenerator:
+    """Stands in for the configured generator when no new generation is allowed: same provenance (so the journal's
+    work keys match), and every item not in the journal comes back as a :class:`GenerationFailure`."""
+
+    def __init__(self, provenance: dict) -> None:
+        self._provenance = provenance
+        self.model_name = provenance["generator"]
+
+    def provenance(self) -> dict:
+        return dict(self._provenance)
+
+    def stream(self, conversations):
+        from sbert_med.data.llm import GenerationFailure
+
+        for index in range(len(conversations)):
+            yield index, GenerationFailure("not generated: the run was told to generate nothing new")
 
 
 def _first_sentence(query: str) -> str:
@@ -726,6 +810,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", help="replaces ${DATA_DIR} in the config's paths")
     parser.add_argument("--output-dir", help="override output_dir")
     parser.add_argument("--max-documents", type=int, help="override documents.max_documents")
+    parser.add_argument("--no-new-generation", action="store_true",
+                        help="use only the queries already in the generation journal (e.g. at a deadline, while "
+                             "the generating run goes on); the generate step is then not marked done")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
@@ -736,7 +823,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.max_documents < 1:
                 raise PipelineError(f"--max-documents must be >= 1, got {args.max_documents}")
             config.documents.max_documents = args.max_documents
-        card = SyntheticPipeline(config).run(until=args.until)
+        pipeline = SyntheticPipeline(config)
+        pipeline.new_generation = not args.no_new_generation
+        card = pipeline.run(until=args.until)
     except (PipelineError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

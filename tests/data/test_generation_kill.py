@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 HERE = Path(__file__).parent
 DOCUMENTS = 40
 
@@ -58,6 +60,7 @@ def journal_lines(path: Path) -> list[str]:
     return path.read_text(encoding="utf-8").split("\n") if path.exists() else []
 
 
+@pytest.mark.slow  # 20-60 s: three pipeline subprocesses
 def test_killed_generation_resumes_without_losing_or_repeating(tmp_path):
     server, base_url = start_server(tmp_path, delay=0.1)
     config = write_config(tmp_path, base_url)
@@ -79,6 +82,16 @@ def test_killed_generation_resumes_without_losing_or_repeating(tmp_path):
         # every complete line is a whole record (a line cut by the kill can only be the last, unterminated one)
         complete = journal.read_text(encoding="utf-8").split("\n")[:-1]
         assert all(json.loads(line)["status"] == "ok" for line in complete)
+        # at a deadline: carry on with what the journal holds, generating nothing, leaving the journal as it is
+        before = journal.read_bytes()
+        partial = subprocess.run([*command, "--no-new-generation"], env=env, capture_output=True, text=True,
+                                 timeout=300)
+        assert partial.returncode == 0, partial.stderr[-2000:]
+        funnel = json.loads(partial.stdout)["funnel"]
+        assert funnel[-1]["step"] == "generate" and funnel[-1]["rows_out"] == 3 * len(complete)
+        assert funnel[-1]["dropped"] == {"not_generated_yet": DOCUMENTS - len(complete)}
+        assert journal.read_bytes() == before
+        assert "generate" not in json.loads((tmp_path / "run" / "pipeline.json").read_text())
         rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
         assert rerun.returncode == 0, rerun.stderr[-2000:]
     finally:
