@@ -478,7 +478,8 @@ class SyntheticPipeline:
             seen.add((row["source_id"], normal))
             keep.append(index)
         kept = generated.select(keep)
-        scores = _call_pair_scores(self._encoder(self._score_model()), kept["query"], kept["document"])
+        scores = _call_pair_scores(self._encoder(self._score_model()), kept["query"], kept["document"],
+                                   self.output_dir / "encodings")
         kept = kept.add_column("score", [round(float(score), 4) for score in scores])
         low = [index for index, score in enumerate(scores) if score < options.min_score]
         if low:
@@ -546,7 +547,8 @@ class SyntheticPipeline:
     def _evaluate(self, trained: dict) -> tuple[dict, dict]:
         models = {"base": self.config.model, **trained}
         length = self.config.evaluation_max_length or self._encoder(self.config.model).max_seq_length
-        results = {name: _call_evaluate(path, self.config.evaluation, length) for name, path in models.items()}
+        results = {name: _call_evaluate(path, self.config.evaluation, length, self.output_dir / "encodings")
+                   for name, path in models.items()}
         return results, _report("evaluate", len(models), len(models), {}, results=results, max_seq_length=length)
 
     # card -----------------------------------------------------------------------------------------------------
@@ -698,13 +700,16 @@ def _call_prompt_version(options: GeneratorConfig) -> int:
     return load_prompt(options.prompt, options.prompt_version).version
 
 
-def _call_pair_scores(model, queries: list[str], documents: list[str]):
+def _call_pair_scores(model, queries: list[str], documents: list[str], cache_dir: Path | None = None):
     import numpy as np
+
+    from sbert_med.encoding import encode_cached
 
     if not queries:
         return np.zeros(0)
     query_embeddings = model.encode_query(queries, normalize_embeddings=True, batch_size=64)
-    document_embeddings = model.encode_document(documents, normalize_embeddings=True, batch_size=32)
+    document_embeddings = encode_cached(model, documents, cache_dir=cache_dir, route="document", batch_size=32,
+                                        show_progress_bar=False)  # each abstract once, however many queries
     return (query_embeddings * document_embeddings).sum(axis=1)
 
 
@@ -771,24 +776,30 @@ def _call_train(config: PipelineConfig, train_file: Path, output_dir: Path, *, n
     return str(train_medembed(medembed))
 
 
-def _call_evaluate(model_path: str, tasks: list[EvalTask], max_seq_length: int) -> dict:
-    """``{task: {"ndcg@10": x}}`` for BEIR tasks (whole split) and ``{task: {"spearman": x}}`` for STS tasks."""
+def _call_evaluate(model_path: str, tasks: list[EvalTask], max_seq_length: int, cache_dir: Path | None = None) -> dict:
+    """``{task: {"ndcg@10": x}}`` for BEIR tasks (whole split) and ``{task: {"spearman": x}}`` for STS tasks; corpus
+    embeddings cached in ``cache_dir`` under the model's fingerprint (:func:`sbert_med.encoding.encode_cached`)."""
     import csv
 
+    import torch
     from scipy.stats import spearmanr
     from sentence_transformers import SentenceTransformer
 
     from sbert_med.data.beir import load_beir
+    from sbert_med.encoding import encode_cached, model_fingerprint
     from sbert_med.recipes._common import ir_evaluator
 
     model = SentenceTransformer(model_path, device="cpu")
     model.max_seq_length = max_seq_length
+    model_key = model_fingerprint(model)
     results = {}
     for task in tasks:
         if task.kind == "beir":
             split = load_beir(task.path, task.split, corpus_file=task.corpus_file)
             evaluator = ir_evaluator(split, name=task.name, batch_size=64)
-            metrics = evaluator(model)
+            corpus = encode_cached(model, evaluator.corpus, cache_dir=cache_dir, route="document", batch_size=32,
+                                   fingerprint=model_key, show_progress_bar=False)
+            metrics = evaluator(model, corpus_embeddings=torch.from_numpy(corpus))
             results[task.name] = {"ndcg@10": round(float(metrics[f"{task.name}_cosine_ndcg@10"]), 4)}
         else:
             with open(task.path, encoding="utf-8", newline="") as handle:
