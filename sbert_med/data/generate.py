@@ -53,6 +53,7 @@ def generate_queries(
     min_relevance: float = 0.5,
     scrub_phi: bool = True,
     journal_path: str | os.PathLike | None = None,
+    reparse: bool = False,
     return_report: bool = False,
 ) -> Dataset | tuple[Dataset, StepReport]:
     """MedEmbed's synthetic queries: the LLM writes 6 queries per text (2 keyword, 2 questions, 2 treatment) with a
@@ -77,6 +78,7 @@ def generate_queries(
         scrub_phi: scrub PHI from ``text_column`` and ``document_column`` first (default True).
         journal_path: JSONL journal of every LLM output (accepted, rejected with its reason, failed); rerunning
             with the same journal skips finished texts.
+        reparse: parse the journal's outputs again with today's parser (see :func:`run_llm_job`).
         return_report: also return a :class:`StepReport` (its ``counts`` hold ``replies_per_min`` and
             ``queries_per_min`` when the generator measures its own time).
 
@@ -99,7 +101,8 @@ def generate_queries(
     documents = dataset[document_column]
     items = [WorkItem(source_id, {"text": text}) for source_id, text in zip(ids, texts)]
     stats_before = dict(getattr(generator, "stats", {}) or {})
-    records = run_llm_job(items, generator=generator, template=template, journal_path=journal_path)
+    records = run_llm_job(items, generator=generator, template=template, journal_path=journal_path,
+                          reparse=reparse)
     report = StepReport("generate_queries", rows_in=len(dataset))
     _tally(records, report)
     rows = []

@@ -24,6 +24,17 @@ IDENTITY_FIELDS = ("generator", "seed", "temperature", "max_new_tokens", "top_p"
 OPTIONAL_IDENTITY_FIELDS = ("repetition_penalty",)
 
 
+def _reparse(record: dict, parse: Callable[[str], object]) -> dict:
+    if record.get("output") is None:
+        return record
+    record = dict(record)
+    try:
+        record.update(status="ok", parsed=parse(record["output"]), reason=None)
+    except OutputRejected as exc:
+        record.update(status="rejected", parsed=None, reason=str(exc))
+    return record
+
+
 @dataclass(frozen=True)
 class WorkItem:
     """One prompt to run: ``fields`` fill the template; ``source_id`` is recorded in the row's provenance."""
@@ -50,6 +61,7 @@ def run_llm_job(
     template: PromptTemplate,
     journal_path: str | os.PathLike | None = None,
     parse: Callable[[str], object] | None = None,
+    reparse: bool = False,
 ) -> list[dict]:
     """Run ``template`` over ``items``; one journal record per item, in input order.
 
@@ -61,6 +73,9 @@ def run_llm_job(
     moment they arrive; a rerun with the same journal skips the items already ``ok`` or ``rejected`` and redoes the
     ``failed``, ``error`` and missing ones (a fixed parser then gets its chance). Without a journal a temporary one
     is used (no resume).
+
+    With ``reparse``, the outputs already in the journal are parsed again with today's parser (a parser that got
+    better salvages old outputs without generating them again); the journal itself is not rewritten.
     """
     parse = parse or template.parse
     own_tmp = None
@@ -97,6 +112,8 @@ def run_llm_job(
                         failures[record["key"]] = record["reason"]
                 journal.write(record)
             results = [journal.records.get(key) for key in keys]
+        if reparse:
+            results = [_reparse(record, parse) if record is not None else None for record in results]
         failed = sum(record is None for record in results)
         rejected = sum(record is not None and record["status"] == "rejected" for record in results)
         logger.info("%s v%d with %s: %d ok, %d rejected, %d failed or errored (rerun to retry)", template.name,

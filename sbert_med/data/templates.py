@@ -160,14 +160,28 @@ def _medembed_item_problem(item) -> str | None:
 _LINE_TYPES = {"keyword": "keyword", "question": "question", "treatment": "treatment", "q": "question"}
 _LINE = re.compile(r"^\s*(?:\d+[.)]\s*)?(?P<label>[A-Za-z]+)\s*:\s*(?P<query>.*?)\s*$")
 _MAX_QUERY_WORDS = 24  # ours: a search query, not an answer (the small models drift into answering)
+_MAX_KEYWORD_WORDS = 12  # ours
+
+
+def _unique_words(text: str, limit: int) -> str:
+    """The words of ``text`` in order, each once (case and list punctuation ignored), at most ``limit``."""
+    kept, seen = [], set()
+    for word in text.replace(";", " ").replace(",", " ").split():
+        key = word.lower().strip(".:")
+        if key and key not in seen and key != "vs":
+            seen.add(key)
+            kept.append(word.strip(".:"))
+    return " ".join(kept[:limit])
 
 
 def parse_medline_queries(output: str) -> dict:
     """Line-labelled queries (``keyword: ...``, ``question: ...``, ``treatment: ...``), the first of each label.
 
     A line with an unknown label ends the reply (small models go on with answers, ``A: ...``). A query is cut at its
-    first ``?`` (a question is one sentence); it must have 2 to 24 words. No relevance score: the pipeline scores
-    query-document pairs with an embedding model instead. Rejected when no line gives a valid query."""
+    first ``?`` (a question is one sentence); a keyword line keeps each word once (small models repeat words until
+    the token limit) and at most 12; other lines keep their first 24 words. A query needs at least 2 words. No
+    relevance score: the pipeline scores query-document pairs with an embedding model instead. Rejected when no
+    line gives a valid query."""
     if not isinstance(output, str) or not output.strip():
         raise OutputRejected("empty output")
     queries, invalid, seen = [], [], set()
@@ -182,11 +196,15 @@ def parse_medline_queries(output: str) -> dict:
         query = match.group("query").strip().strip('"').strip()
         if "?" in query:
             query = query[: query.index("?") + 1]
+        if query_type == "keyword":  # "sleep quality; sleep duration; sleep stage ..." -> each word once
+            query = _unique_words(query, _MAX_KEYWORD_WORDS)
+        elif len(query.split()) > _MAX_QUERY_WORDS:  # a run-on statement: its first words
+            query = " ".join(query.split()[:_MAX_QUERY_WORDS])
         words = len(query.split())
         if query_type in seen:
             continue
         seen.add(query_type)
-        if not 2 <= words <= _MAX_QUERY_WORDS:
+        if words < 2:
             invalid.append({"position": position, "reason": f"query of {words} words (want 2-{_MAX_QUERY_WORDS})",
                             "item": line})
             continue

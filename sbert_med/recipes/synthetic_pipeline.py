@@ -687,7 +687,7 @@ def _call_generate(documents: Dataset, generator, options: GeneratorConfig, jour
     rows, report = generate_queries(documents, generator=generator, text_column="prompt_text",
                                     document_column="document", id_column="_id", prompt=options.prompt,
                                     prompt_version=options.prompt_version, scrub_phi=False, journal_path=journal,
-                                    return_report=True)
+                                    reparse=True, return_report=True)
     parsed = report.as_dict()
     parsed["counts"]["queries_parsed"] = len(rows) + sum(parsed["dropped"].values()) \
         - parsed["dropped"].get("invalid_item", 0)

@@ -90,10 +90,34 @@ def test_medline_parser_stops_at_an_answer_and_rejects_rambling():
                                    "treatment: not reached")
     assert [q["query_type"] for q in parsed["queries"]] == ["keyword", "question"]
     assert all(q["relevance_score"] is None for q in parsed["queries"])
-    with pytest.raises(OutputRejected, match="query of 30 words"):
+    # run-on lines are salvaged: a keyword line keeps each word once, a statement its first 24 words
+    salvaged = parse_medline_queries("keyword: sleep quality; sleep duration; sleep stage\ntreatment: " + "x " * 40)
+    assert [q["query"] for q in salvaged["queries"]] == ["sleep quality duration stage", " ".join(["x"] * 24)]
+    with pytest.raises(OutputRejected, match="query of 1 words"):
         parse_medline_queries("keyword: " + "antiviral " * 30)
     with pytest.raises(OutputRejected, match="empty output"):
         parse_medline_queries("  ")
+
+
+def test_reparse_salvages_journalled_outputs_with_todays_parser(tmp_path):
+    template = load_prompt("medline_queries")
+    items = [WorkItem("a", {"text": "Title: T"})]
+    journal = tmp_path / "journal.jsonl"
+    old = {"key": None, "source_id": "a", "status": "rejected", "output": "enhancer " * 30, "parsed": None,
+           "reason": "query of 30 words (want 2-24)"}
+    generator = ScriptedGenerator(lambda conversation: "unused")
+    from sbert_med.data.llm_job import work_key
+
+    old["key"] = work_key(items[0], template, generator)
+    journal.write_text(json.dumps(old) + "\n")
+    assert run_llm_job(items, generator=generator, template=template, journal_path=journal)[0]["status"] == "rejected"
+    again = run_llm_job(items, generator=generator, template=template, journal_path=journal, reparse=True)[0]
+    assert generator.seen == [] and again["status"] == "rejected" and "1 words" in again["reason"]
+    old["output"] = "Spt4-Spt5 enhancer enhancer enhancer enhancer"
+    journal.write_text(json.dumps(old) + "\n")
+    again = run_llm_job(items, generator=generator, template=template, journal_path=journal, reparse=True)[0]
+    assert again["status"] == "ok" and again["parsed"]["queries"][0]["query"] == "Spt4-Spt5 enhancer"
+    assert json.loads(journal.read_text())["status"] == "rejected"  # the journal is not rewritten
 
 
 def test_report_gives_throughput_when_the_generator_measures_time():
