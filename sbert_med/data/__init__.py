@@ -15,6 +15,7 @@ from sbert_med.data.embedding_cache import encode_with_cache
 from sbert_med.data.generate import generate_paraphrases, generate_queries
 from sbert_med.data.jsonl import ResumableJsonlWriter, read_jsonl, write_jsonl
 from sbert_med.data.label import label_relevance
+from sbert_med.data.medline import MedlineRecord, iter_medline, load_medline
 from sbert_med.data.mining import mine_negatives
 from sbert_med.data.near_duplicates import NearDuplicateIndex
 from sbert_med.data.pairs import load_training_pairs, truncate_to_tokens
@@ -26,6 +27,7 @@ from sbert_med.data.textbook import ingest_textbook, load_textbook
 __all__ = [
     "BeirData",
     "DEFAULT_THRESHOLDS",
+    "MedlineRecord",
     "NearDuplicateIndex",
     "PhiReport",
     "PromptTemplate",
@@ -40,8 +42,10 @@ __all__ = [
     "generate_paraphrases",
     "generate_queries",
     "ingest_textbook",
+    "iter_medline",
     "label_relevance",
     "load_beir",
+    "load_medline",
     "load_prompt",
     "load_training_pairs",
     "load_textbook",
