@@ -72,6 +72,34 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+def write_throughput(log: Path, steps_dir: Path) -> None:
+    """Replies per minute from the generating job's progress bar (``replies_per_min=X``, measured by
+    ``TransformersGenerator`` over its ``generate`` time), and parsed queries per minute from its journal."""
+    import re
+
+    from sbert_med.data import load_prompt
+    from sbert_med.data.templates import OutputRejected
+
+    found = re.findall(r"replies_per_min=([0-9.]+)", log.read_text(errors="replace"))
+    if not found:
+        return
+    template = load_prompt("medline_queries")
+    replies = queries = 0
+    for line in (steps_dir / "generate.journal.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        if record.get("output") is None:
+            continue
+        replies += 1
+        try:
+            queries += len(template.parse(record["output"])["queries"])
+        except OutputRejected:
+            pass
+    per_min = float(found[-1])
+    (steps_dir / "generate.throughput.json").write_text(json.dumps({
+        "replies_per_min": per_min, "queries_per_min": round(per_min * queries / max(replies, 1), 2),
+        "generated_replies": replies}))
+
+
 def decoding_study(config, count: int, out: Path) -> None:
     """Decoding settings compared on ``count`` abstracts of the run: parse rate, queries per abstract, the share of
     queries the score filter keeps (MiniLM cosine >= min_score), distinct queries, replies per minute."""
@@ -133,6 +161,10 @@ def main() -> None:
     parser.add_argument("--medline", nargs="+", help="MEDLINE XML files (default: the config's)")
     parser.add_argument("--documents", type=int, help="abstracts (default: the config's, 1,200)")
     parser.add_argument("--until", help="stop after this pipeline step")
+    parser.add_argument("--no-new-generation", action="store_true",
+                        help="use only the queries already generated (a deadline; the generating job may go on)")
+    parser.add_argument("--generation-log", help="the generating job's log: its last progress-bar replies/min is "
+                                                 "the throughput reported with --no-new-generation")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "synthetic.json"))
     parser.add_argument("--decoding-study", type=int, default=0, metavar="N",
                         help="only compare decoding settings on N abstracts")
@@ -148,7 +180,11 @@ def main() -> None:
         decoding_study(config, args.decoding_study, Path(args.out).with_name("synthetic_decoding.json"))
         return
     began = time.time()
-    card = SyntheticPipeline(config).run(until=args.until)
+    if args.generation_log:
+        write_throughput(Path(args.generation_log), Path(config.output_dir) / "steps")
+    pipeline = SyntheticPipeline(config)
+    pipeline.new_generation = not args.no_new_generation
+    card = pipeline.run(until=args.until)
     card["output_dir"] = config.output_dir
     result = summary(card)
     result["command"] = "python " + " ".join(sys.argv)

@@ -47,10 +47,13 @@ def write_eval(folder: Path) -> Path:
     (folder / "qrels").mkdir()
     corpus = [{"_id": "d1", "title": "", "text": "Gout is treated with allopurinol to lower urate."},
               {"_id": "d2", "title": "", "text": "Asthma is treated with inhaled salbutamol."},
-              {"_id": "701", "title": "", "text": "A document whose id is the PMID of a MEDLINE citation."}]
+              {"_id": "701", "title": "", "text": "A document whose id is the PMID of a MEDLINE citation."},
+              # the text of a MEDLINE abstract (index 5, migraine) under another id: dropped by text
+              {"_id": "d9", "title": "", "text": " ".join(
+                  f"In migraine patients triptan changed headache in cohort 5 week {n}." for n in range(5))}]
     queries = [{"_id": "q1", "text": "how is gout treated"}, {"_id": "q2", "text": "asthma inhaler"},
-               # the loopback generator's question for the migraine abstract: must be decontaminated
-               {"_id": "q3", "text": "What is known about migraine?"}]
+               # the loopback generator's question for the asthma abstract: must be decontaminated
+               {"_id": "q3", "text": "What is known about asthma?"}]
     (folder / "corpus.jsonl").write_text("".join(json.dumps(row) + "\n" for row in corpus))
     (folder / "queries.jsonl").write_text("".join(json.dumps(row) + "\n" for row in queries))
     (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\n")
@@ -92,9 +95,10 @@ def test_documents_to_trained_model_with_funnel_and_resume(tmp_path, tiny_encode
     funnel = {entry["step"]: entry for entry in card["funnel"]}
     assert list(funnel) == ["documents", "scrub", "generate", "filter", "diversify", "mine", "decontaminate",
                             "train", "evaluate"]
-    # PMID 701 is an id of the evaluation corpus: never sent to the generator
-    assert funnel["documents"]["rows_out"] == len(TOPICS) - 1 and requests == len(TOPICS) - 1
-    assert funnel["generate"]["rows_out"] == 3 * (len(TOPICS) - 1)
+    # PMID 701 is an id of the evaluation corpus, abstract 705 a text of it: neither is sent to the generator
+    assert funnel["documents"]["rows_out"] == len(TOPICS) - 2 and requests == len(TOPICS) - 2
+    assert funnel["documents"]["dropped"] == {"in_eval_corpus": 1}
+    assert funnel["generate"]["rows_out"] == 3 * (len(TOPICS) - 2)
     for before, after in zip(card["funnel"][1:7], card["funnel"][2:8]):  # every row is accounted for
         assert before["rows_out"] == after["rows_in"], (before, after)
     assert funnel["decontaminate"]["dropped"].get("exact", 0) >= 1  # the eval query the generator also wrote
@@ -104,7 +108,7 @@ def test_documents_to_trained_model_with_funnel_and_resume(tmp_path, tiny_encode
     assert card["prompt"] == {"name": "medline_queries", "version": 1} and card["seed"] == 42
     assert "nlm.nih.gov" in card["sources"][0]["licence"]
     train_rows = (tmp_path / "run" / "steps" / "train_triplets.jsonl").read_text().splitlines()
-    assert not any("What is known about migraine?" in row for row in train_rows)
+    assert not any("What is known about asthma?" in row for row in train_rows)
     baseline_rows = (tmp_path / "run" / "steps" / "train_title_abstract.jsonl").read_text().splitlines()
     assert len(baseline_rows) == len(train_rows)  # the no-LLM baseline trains on as many pairs
     assert "| generate |" in (tmp_path / "run" / "data_card.md").read_text()
