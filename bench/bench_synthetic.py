@@ -166,6 +166,8 @@ def main() -> None:
     parser.add_argument("--generation-log", help="the generating job's log: its last progress-bar replies/min is "
                                                  "the throughput reported with --no-new-generation")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "synthetic.json"))
+    parser.add_argument("--report-only", action="store_true",
+                        help="write the results of what has run so far (a stopped run), running nothing")
     parser.add_argument("--decoding-study", type=int, default=0, metavar="N",
                         help="only compare decoding settings on N abstracts")
     args = parser.parse_args()
@@ -184,7 +186,7 @@ def main() -> None:
         write_throughput(Path(args.generation_log), Path(config.output_dir) / "steps")
     pipeline = SyntheticPipeline(config)
     pipeline.new_generation = not args.no_new_generation
-    card = pipeline.run(until=args.until)
+    card = pipeline.card() if args.report_only else pipeline.run(until=args.until)
     card["output_dir"] = config.output_dir
     result = summary(card)
     result["command"] = "python " + " ".join(sys.argv)

@@ -228,10 +228,11 @@ class StepJournal:
 
     def done(self, step: str, key: str) -> dict | None:
         entry = self.steps.get(step)
-        return entry if entry and entry.get("fingerprint") == key else None
+        return entry if entry and entry.get("fingerprint") == key and entry.get("complete", True) else None
 
-    def record(self, step: str, key: str, report: dict, output: str | None) -> None:
-        self.steps[step] = {"fingerprint": key, "report": report, "output": output,
+    def record(self, step: str, key: str, report: dict, output: str | None, *, complete: bool = True) -> None:
+        """Record a step; ``complete=False`` (work left to do) keeps its report for the card, never counts as done."""
+        self.steps[step] = {"fingerprint": key, "report": report, "output": output, "complete": complete,
                             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         _atomic_write(self.path, json.dumps(self.steps, indent=2, ensure_ascii=False))
 
@@ -281,11 +282,10 @@ class SyntheticPipeline:
             result, report = compute()
             report["seconds"] = round(time.perf_counter() - began, 1)
             output = self._save(name, result)
-            if report.pop("incomplete", False):  # not journalled: a rerun does the missing work
-                self.journal.steps.pop(name, None)
+            incomplete = report.pop("incomplete", False)  # not done: a rerun does the missing work
+            if incomplete:
                 self.partial[name] = report
-            else:
-                self.journal.record(name, key, report, output)
+            self.journal.record(name, key, report, output, complete=not incomplete)
             logger.info("step %s: %s rows in, %s out, dropped %s", name, report.get("rows_in"),
                         report.get("rows_out"), report.get("dropped"))
         if chain_data and output is not None:
@@ -547,16 +547,38 @@ class SyntheticPipeline:
     def _evaluate(self, trained: dict) -> tuple[dict, dict]:
         models = {"base": self.config.model, **trained}
         length = self.config.evaluation_max_length or self._encoder(self.config.model).max_seq_length
-        results = {name: _call_evaluate(path, self.config.evaluation, length, self.output_dir / "encodings")
-                   for name, path in models.items()}
+        # task by task (every model on the first task before the second), each figure saved as soon as it exists:
+        # a run stopped midway keeps (and reports) what it measured
+        partial_path = self.steps_dir / "evaluate.partial.json"
+        partial = json.loads(partial_path.read_text()) if partial_path.is_file() else {}
+        results: dict[str, dict] = {name: {} for name in models}
+        for task in self.config.evaluation:
+            for name, path in models.items():
+                cache_key = fingerprint(path, _file_sha(str(Path(path) / "model.safetensors"))
+                                        if (Path(path) / "model.safetensors").is_file() else path,
+                                        dataclasses.asdict(task), length)
+                if cache_key not in partial:
+                    metrics = _call_evaluate(path, [task], length, self.output_dir / "encodings")
+                    partial[cache_key] = {"model": name, "task": task.name, "metrics": metrics}
+                    _atomic_write(partial_path, json.dumps(partial, indent=2))
+                results[name].update(partial[cache_key]["metrics"])
         return results, _report("evaluate", len(models), len(models), {}, results=results, max_seq_length=length)
+
+    def _saved_partial_results(self) -> dict | None:
+        """Figures of an evaluate step that has not finished (``steps/evaluate.partial.json``), by model and task."""
+        path = self.steps_dir / "evaluate.partial.json"
+        if not path.is_file():
+            return None
+        results: dict[str, dict] = {}
+        for entry in json.loads(path.read_text()).values():
+            results.setdefault(entry["model"], {}).update(entry["metrics"])
+        return results
 
     # card -----------------------------------------------------------------------------------------------------
     def card(self) -> dict:
         from sbert_med.data.medline import MEDLINE_LICENSE
 
-        reports = {name: self.journal.steps[name]["report"] if name in self.journal.steps else self.partial[name]
-                   for name in STEPS if name in self.journal.steps or name in self.partial}
+        reports = {name: self.journal.steps[name]["report"] for name in STEPS if name in self.journal.steps}
         funnel = [{key: report.get(key) for key in ("step", "rows_in", "rows_out", "dropped", "seconds")}
                   for report in reports.values()]
         for entry in funnel:
@@ -579,8 +601,9 @@ class SyntheticPipeline:
             "sources": [{"documents": self.config.documents.medline,
                          "licence": self.config.documents.licence or MEDLINE_LICENSE}],
             "evaluation": [dataclasses.asdict(task) for task in self.config.evaluation],
-            "results": self.journal.steps.get("evaluate", {}).get("report", {}).get("results"),
-            "complete": not self.partial,
+            "results": self.journal.steps.get("evaluate", {}).get("report", {}).get("results")
+            or self._saved_partial_results(),
+            "complete": all(entry.get("complete", True) for entry in self.journal.steps.values()),
         }
         _atomic_write(self.output_dir / "data_card.json", json.dumps(card, indent=2, ensure_ascii=False))
         _atomic_write(self.output_dir / "data_card.md", render_card(card))
