@@ -730,9 +730,11 @@ def _call_pair_scores(model, queries: list[str], documents: list[str], cache_dir
 
     if not queries:
         return np.zeros(0)
-    query_embeddings = model.encode_query(queries, normalize_embeddings=True, batch_size=64)
+    # documents first: model_fingerprint changes once the tokenizer has been used (its truncation state), so the
+    # cache key of a freshly loaded model is the one other steps (evaluation) compute too
     document_embeddings = encode_cached(model, documents, cache_dir=cache_dir, route="document", batch_size=32,
                                         show_progress_bar=False)  # each abstract once, however many queries
+    query_embeddings = model.encode_query(queries, normalize_embeddings=True, batch_size=64)
     return (query_embeddings * document_embeddings).sum(axis=1)
 
 
