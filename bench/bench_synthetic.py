@@ -48,7 +48,9 @@ def summary(card: dict) -> dict:
         "kept": steps.get("decontaminate", {}).get("rows_out"),
         "queries_per_min": counts.get("queries_per_min"),
         "replies_per_min": counts.get("replies_per_min"),
-        "abstracts": steps.get("documents", {}).get("rows_out"),
+        "abstracts_selected": steps.get("documents", {}).get("rows_out"),
+        # abstracts the LLM has answered (ok or rejected) in the run reported here
+        "abstracts_generated": counts.get("ok", 0) + counts.get("rejected", 0),
         "rows": rows,
         "metrics": {"nfcorpus": "ndcg@10", "medquad_test_mini": "ndcg@10", "biosses": "spearman"},
         "funnel": card["funnel"],

@@ -669,6 +669,10 @@ def render_card(card: dict) -> str:
 
 # --------------------------------------------------------------------------------------------------- call sites
 # Every call into other parts of the package (whose APIs other work may change) is here.
+def _report_dict(report) -> dict:
+    """A :class:`~sbert_med.data.StepReport` as a dict (``to_dict``, the shared vocabulary's name)."""
+    return report.to_dict() if hasattr(report, "to_dict") else report.as_dict()
+
 def _call_load_medline(options: DocumentsConfig, exclude_ids) -> Dataset:
     from sbert_med.data.medline import load_medline
 
@@ -711,7 +715,7 @@ def _call_generate(documents: Dataset, generator, options: GeneratorConfig, jour
                                     document_column="document", id_column="_id", prompt=options.prompt,
                                     prompt_version=options.prompt_version, scrub_phi=False, journal_path=journal,
                                     reparse=True, return_report=True)
-    parsed = report.as_dict()
+    parsed = _report_dict(report)
     parsed["counts"]["queries_parsed"] = len(rows) + sum(parsed["dropped"].values()) \
         - parsed["dropped"].get("invalid_item", 0)
     return rows, parsed
@@ -743,7 +747,7 @@ def _call_diversify(rows: Dataset, model, options: DiversifyConfig) -> tuple[Dat
 
     extra = {"threshold": options.threshold} if options.threshold is not None else {}
     result, report = diversify(rows, column="query", kind=options.kind, model=model, return_report=True, **extra)
-    return result, report.as_dict()
+    return result, _report_dict(report)
 
 
 def _call_mine(rows: Dataset, model, options: MineConfig) -> tuple[Dataset, dict]:
@@ -753,7 +757,7 @@ def _call_mine(rows: Dataset, model, options: MineConfig) -> tuple[Dataset, dict
                                     group_column="source_id", num_negatives=options.num_negatives,
                                     range_min=options.range_min, relative_margin=options.relative_margin,
                                     output_format="n-tuple", return_report=True)
-    return result, report.as_dict()
+    return result, _report_dict(report)
 
 
 def _call_eval_texts(tasks: list[EvalTask]) -> dict:
@@ -789,7 +793,7 @@ def _call_decontaminate(rows: Dataset, eval_texts: list[str], columns: list[str]
 
     result, report = decontaminate(rows, eval_texts=eval_texts, columns=columns, show_progress_bar=False,
                                    return_report=True)
-    return result, report.as_dict()
+    return result, _report_dict(report)
 
 
 def _call_train(config: PipelineConfig, train_file: Path, output_dir: Path, *, num_negatives: int) -> str:
