@@ -191,8 +191,13 @@ def main() -> None:
     card = pipeline.card() if args.report_only else pipeline.run(until=args.until)
     card["output_dir"] = config.output_dir
     result = summary(card)
-    result["command"] = "python " + " ".join(sys.argv)
-    result["wall_seconds_this_call"] = round(time.time() - began)
+    previous = json.loads(Path(args.out).read_text()) if Path(args.out).is_file() else {}
+    if args.report_only and previous.get("command"):  # keep the command and time of the run being reported
+        result["command"] = previous["command"]
+        result["wall_seconds_this_call"] = previous.get("wall_seconds_this_call")
+    else:
+        result["command"] = "python " + " ".join(sys.argv)
+        result["wall_seconds_this_call"] = round(time.time() - began)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
     print(markdown(result))
