@@ -69,12 +69,13 @@ def embed(texts: list[str], cache: Path, encoder: str = "static") -> np.ndarray:
         return static_embed(texts, cache)
     from sentence_transformers import SentenceTransformer
 
-    from sbert_med.data.embedding_cache import encode_with_cache
+    from sbert_med.encoding import encode_cached
     from sbert_med.resources import packaged_minilm_path
 
     model = SentenceTransformer(packaged_minilm_path(), device="cpu")
     model.max_seq_length = 128
-    return encode_with_cache(model, texts, cache_dir=cache / "minilm_diversify", chunk_size=8192, batch_size=128)
+    return encode_cached(model, texts, cache_dir=cache / "minilm_diversify", route="document", chunk_size=8192,
+                         batch_size=128)
 
 
 def static_embed(texts: list[str], cache: Path) -> np.ndarray:

@@ -122,7 +122,8 @@ def main() -> None:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from sbert_med.medeir import encode_long_documents, long_context_model
+    from sbert_med.encoding import encode_long_documents
+    from sbert_med.modules import long_context_model
     from sbert_med.resources import offline_models_dir, packaged_minilm_path
 
     torch.set_num_threads(2)

@@ -3,7 +3,7 @@
 Usage:
     python bench/bench_tokenizer.py [--new-tokens 2000] [--write]
 
-1. Learn ``--new-tokens`` whole-word medical tokens (``sbert_med.medeir.learn_medical_tokens``: a WordPiece
+1. Learn ``--new-tokens`` whole-word medical tokens (``sbert_med.tokenizer.learn_medical_tokens``: a WordPiece
    vocabulary trained with ``tokenizers`` on the corpus; its whole words that the base tokenizer splits, ranked by
    tokens saved) from two corpora of ../shared/data, each kept apart from what it is measured on:
    * MedQuAD answers of the *train* topic pages + NFCorpus abstracts;
@@ -65,8 +65,9 @@ def main() -> None:
     from sentence_transformers import SentenceTransformer
     from transformers import AutoTokenizer
 
-    from sbert_med.medeir import analyze_tokenizer, extend_tokenizer, learn_medical_tokens, read_texts
+    from sbert_med.data.corpus import read_texts
     from sbert_med.resources import offline_models_dir, packaged_minilm_path
+    from sbert_med.tokenizer import analyze_tokenizer, extend_tokenizer, learn_medical_tokens
 
     started = time.perf_counter()
     learn_corpora = {

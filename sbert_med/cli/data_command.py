@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 STEPS = ("generate", "paraphrase", "label", "mine", "diversify", "textbook", "scrub", "decontaminate")
@@ -94,11 +96,14 @@ def _mine_options(parser):
     parser.add_argument("--absolute-margin", type=float)
     parser.add_argument("--max-score", type=float)
     parser.add_argument("--output-format", choices=("n-tuple", "triplet"), default="n-tuple")
+    parser.add_argument("--cache-dir", type=Path,
+                        help="resumable cache of encodings and results (a rerun with the same inputs reuses them)")
 
 
 def _diversify_options(parser):
     _embedding_model_option(parser)
-    parser.add_argument("--kind", choices=("query", "document"), default="query")
+    parser.add_argument("--route", "--kind", dest="route", choices=("query", "document"), default="query",
+                        help="encode the column as queries or documents (--kind is the former name)")
     parser.add_argument("--threshold", type=float, help="default 0.85 for queries, 0.78 for documents")
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--n", type=int, default=1)
@@ -115,16 +120,28 @@ def _textbook_options(parser):
 
 
 def _scrub_options(parser):
-    from sbert_med.data.phi import ALL_KINDS
+    from sbert_med.data.phi import ALL_KINDS, METHODS
 
     parser.add_argument("--kinds", nargs="+", choices=ALL_KINDS, default=list(ALL_KINDS))
     parser.add_argument("--extra-column", action="append", default=[], help="further columns to scrub")
+    parser.add_argument("--method", choices=METHODS, default="presidio",
+                        help="presidio (default: spaCy people and places, medical recognizers) or regex (patterns)")
+    parser.add_argument("--unnumbered", action="store_true", help="write [NAME] rather than [NAME_1], [NAME_2]...")
+    parser.add_argument("--num-proc", type=int, help="processes (each loads its own spaCy pipeline)")
 
 
 def _decontaminate_options(parser):
     parser.add_argument("--eval", required=True, action="append", type=Path,
-                        help="JSONL of evaluation texts (repeatable), e.g. a BEIR queries.jsonl or corpus.jsonl")
-    parser.add_argument("--eval-column", default="text")
+                        help="evaluation data (repeatable): a BEIR folder (its queries and documents), or a JSONL of "
+                             "texts such as a BEIR queries.jsonl or corpus.jsonl")
+    parser.add_argument("--eval-column", default="text", help="text field of --eval JSONL files")
+    parser.add_argument("--eval-id-column", default="_id", help="id field of --eval JSONL files (if present)")
+    parser.add_argument("--eval-split", default="test", help="qrels split of --eval BEIR folders")
+    parser.add_argument("--eval-corpus", choices=("judged", "all", "none"), default="judged",
+                        help="documents of --eval BEIR folders to check: those judged in the split (default), all, "
+                             "or none")
+    parser.add_argument("--id-column", dest="id_columns", action="append",
+                        help="training column holding query/document ids (repeatable; default: the usual id names)")
     parser.add_argument("--near-duplicate-threshold", type=float, default=0.8, help="0 to disable")
     parser.add_argument("--ngram-overlap", type=int, default=13, help="0 to disable")
     parser.add_argument("--model", help="SentenceTransformer for embedding near-duplicates (optional)")
@@ -137,6 +154,15 @@ _STEP_OPTIONS = {"generate": _generate_options, "paraphrase": _generate_options,
 
 
 def _generator(args, model: str):
+    try:
+        return _new_generator(args, model)
+    except ValueError:
+        raise
+    except Exception as exc:  # a wrong path or id surfaces as OSError, HFValidationError, ...
+        raise ValueError(f"--model {model}: cannot load the generator ({_one_line(exc)})") from None
+
+
+def _new_generator(args, model: str):
     from sbert_med.data.llm import OpenAICompatibleGenerator, TransformersGenerator
 
     if args.generator == "openai":
@@ -156,19 +182,120 @@ def _embedding_model(args):
 
     from sbert_med.resources import packaged_minilm_path
 
-    return SentenceTransformer(args.model or packaged_minilm_path())
+    name = args.model or packaged_minilm_path()
+    try:
+        return SentenceTransformer(name)
+    except Exception as exc:  # a wrong path or id surfaces as OSError, ValueError, HFValidationError, ...
+        raise ValueError(f"--model {name}: cannot load a SentenceTransformer ({_one_line(exc)})") from None
+
+
+def _eval_set(args, path: Path):
+    """Texts and ids of one --eval source: a BEIR folder or a JSONL file."""
+    from sbert_med import data
+    from sbert_med.data.jsonl import read_jsonl
+
+    if path.is_dir():
+        return data.beir_eval_set(data.load_beir(path, args.eval_split), corpus=args.eval_corpus)
+    rows = read_jsonl(path, required_columns=[args.eval_column])
+    texts = [text for text in rows[args.eval_column] if isinstance(text, str)]
+    ids = set()
+    if args.eval_id_column in rows.column_names:
+        ids = {str(value) for value in rows[args.eval_id_column] if value is not None}
+    return data.EvalSet(texts=texts, ids=ids)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _inputs(args: argparse.Namespace) -> list[tuple[str, Path]]:
+    inputs = [("--input", args.input)]
+    if getattr(args, "corpus", None):
+        inputs.append(("--corpus", args.corpus))
+    inputs.extend(("--eval", path) for path in getattr(args, "eval", None) or [])
+    return inputs
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
+
+
+def _is_below(path: Path, folder: Path) -> bool:
+    return folder.is_dir() and path.resolve().is_relative_to(folder.resolve())
+
+
+def check_outputs(outputs: list[tuple[str, Path]], inputs: list[tuple[str, Path]]) -> None:
+    """Refuse outputs that would write over an input (or into an input BEIR folder), that are folders, or whose
+    parent is a file: one ``ValueError`` naming the option and the path."""
+    for option, path in outputs:
+        for input_option, source in inputs:
+            if _same_file(path, source) or _is_below(path, source):
+                raise ValueError(f"{option} {path} would overwrite the input {input_option} {source}; write the "
+                                 f"output somewhere else")
+        if path.is_dir():
+            raise ValueError(f"{option} {path} is a folder; give a file name")
+        for parent in path.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    raise ValueError(f"{option} {path}: {parent} is a file, not a folder")
+                break
+    for option, path in outputs:  # fail now, not after hours of work
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".probe"):
+                pass
+        except OSError as exc:
+            raise ValueError(f"{option} {path}: cannot write there ({exc.strerror or exc})") from None
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _report_dict(report) -> dict:
+    return report.to_dict() if hasattr(report, "to_dict") else report.as_dict()
+
+
+_TEXT_COLUMNS = {  # columns that must hold a non-empty text in every row of --input
+    "mine": lambda args: [args.anchor_column, args.column or "document"],
+    "diversify": lambda args: [args.column or "query"],
+    "label": lambda args: [args.query_column, args.column or "document"],
+}
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the step; any input or output problem is a one-line ``ValueError`` (no traceback)."""
+    try:
+        return _run(args)
+    except (ValueError, FileNotFoundError):
+        raise
+    except OSError as exc:  # a folder given as a file, no permission, disk full, ...
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) and str(exc.filename) not in str(exc) else ""
+        raise ValueError(f"{where}{_one_line(exc)}") from None
+
+
+def _run(args: argparse.Namespace) -> int:
     from sbert_med import data
     from sbert_med.data.jsonl import read_jsonl, write_jsonl
 
     step, column = args.step, args.column
+    journal = getattr(args, "journal", None) or args.output.with_name(args.output.name + ".journal.jsonl")
+    outputs = [("--output", args.output)]
+    if args.report:
+        outputs.append(("--report", args.report))
+    if step in ("generate", "paraphrase", "label"):
+        outputs.append(("--journal", journal))
+    check_outputs(outputs, _inputs(args))
     if step == "textbook":
         dataset = data.load_textbook(args.input, book=args.book)
     else:
-        dataset = read_jsonl(args.input)
-    journal = getattr(args, "journal", None) or args.output.with_name(args.output.name + ".journal.jsonl")
+        dataset = read_jsonl(args.input, text_columns=_TEXT_COLUMNS[step](args) if step in _TEXT_COLUMNS else ())
     if step in ("generate", "paraphrase"):
         function = data.generate_queries if step == "generate" else data.generate_paraphrases
         options = {"min_relevance": args.min_relevance} if step == "generate" else {}
@@ -183,19 +310,19 @@ def run(args: argparse.Namespace) -> int:
             positive_grades=tuple(args.positive_grades), negative_grades=tuple(args.negative_grades),
             prompt_version=args.prompt_version, journal_path=journal, return_report=True)
     elif step == "mine":
-        corpus = read_jsonl(args.corpus, required_columns=[args.corpus_column])[args.corpus_column] if args.corpus \
+        corpus = read_jsonl(args.corpus, text_columns=[args.corpus_column])[args.corpus_column] if args.corpus \
             else None
-        result, report = data.mine_negatives(
-            dataset, model=_embedding_model(args), anchor_column=args.anchor_column,
-            positive_column=column or "document", corpus=corpus, group_column=args.group_column,
+        options = data.MiningOptions(
+            anchor_column=args.anchor_column, positive_column=column or "document", group_column=args.group_column,
             num_negatives=args.num_negatives, candidates_per_query=args.candidates_per_query,
             range_min=args.range_min, relative_margin=args.relative_margin, absolute_margin=args.absolute_margin,
-            max_score=args.max_score, output_format=args.output_format, batch_size=args.encode_batch_size,
-            return_report=True)
+            max_score=args.max_score, output_format=args.output_format, batch_size=args.encode_batch_size)
+        result, report = data.mine_negatives(dataset, _embedding_model(args), options=options, corpus=corpus,
+                                             cache_dir=args.cache_dir, return_report=True)
     elif step == "diversify":
         result, report = data.diversify(
-            dataset, column=column or "query", kind=args.kind, model=_embedding_model(args), threshold=args.threshold,
-            k=args.k, n=args.n, batch_size=args.batch_size, index_factory=args.index_factory,
+            dataset, column=column or "query", route=args.route, model=_embedding_model(args),
+            threshold=args.threshold, k=args.k, n=args.n, batch_size=args.batch_size, index_factory=args.index_factory,
             cache_dir=args.cache_dir, encode_batch_size=args.encode_batch_size, return_report=True)
     elif step == "textbook":
         result, report = data.ingest_textbook(
@@ -203,22 +330,22 @@ def run(args: argparse.Namespace) -> int:
             near_duplicate_threshold=args.near_duplicate_threshold or None, return_report=True)
     elif step == "scrub":
         columns = [column or "text", *args.extra_column]
-        result, phi_report = data.scrub_phi(dataset, columns=columns, kinds=args.kinds, return_report=True)
+        result, phi_report = data.scrub_phi(dataset, columns=columns, kinds=args.kinds, method=args.method,
+                                            numbered=not args.unnumbered, num_proc=args.num_proc, return_report=True)
         report = phi_report
     else:  # decontaminate
-        eval_texts = []
+        eval_set = data.EvalSet()
         for path in args.eval:
-            eval_texts.extend(read_jsonl(path, required_columns=[args.eval_column])[args.eval_column])
+            eval_set.add(_eval_set(args, path))
         model = _embedding_model(args) if args.model else None
         result, report = data.decontaminate(
-            dataset, eval_texts=eval_texts, columns=[column] if column else None,
+            dataset, eval_texts=eval_set, columns=[column] if column else None, id_columns=args.id_columns,
             near_duplicate_threshold=args.near_duplicate_threshold or None, ngram_overlap=args.ngram_overlap or None,
             model=model, embedding_threshold=args.embedding_threshold, return_report=True)
-    write_jsonl(result, args.output)
-    summary = json.dumps(report.as_dict(), indent=2, ensure_ascii=False)
+    write_jsonl(result, args.output)  # a temporary file moved into place
+    summary = json.dumps(_report_dict(report), indent=2, ensure_ascii=False)
     if args.report:
-        args.report.parent.mkdir(parents=True, exist_ok=True)
-        args.report.write_text(summary + "\n", encoding="utf-8")
+        _write_text_atomic(args.report, summary + "\n")
     print(summary, file=sys.stderr)
     print(f"wrote {len(result)} rows to {args.output}")
     return 0

@@ -9,14 +9,13 @@ so a killed job resumes without losing or repeating work.
 from __future__ import annotations
 
 from sbert_med.data.beir import BeirData, load_beir
-from sbert_med.data.decontaminate import decontaminate
+from sbert_med.data.decontaminate import EvalSet, beir_eval_set, decontaminate
 from sbert_med.data.diversify import DEFAULT_THRESHOLDS, diversify, diversity_mask
-from sbert_med.data.embedding_cache import encode_with_cache
 from sbert_med.data.generate import generate_paraphrases, generate_queries
 from sbert_med.data.jsonl import ResumableJsonlWriter, read_jsonl, write_jsonl
 from sbert_med.data.label import label_relevance
 from sbert_med.data.medline import MedlineRecord, iter_medline, load_medline
-from sbert_med.data.mining import mine_negatives
+from sbert_med.data.mining import MiningOptions, mine_negatives
 from sbert_med.data.near_duplicates import NearDuplicateIndex
 from sbert_med.data.pairs import load_training_pairs, truncate_to_tokens
 from sbert_med.data.phi import PhiReport, find_phi, scrub_phi, scrub_text
@@ -26,7 +25,9 @@ from sbert_med.data.textbook import ingest_textbook, load_textbook
 
 __all__ = [
     "BeirData",
+    "MiningOptions",
     "DEFAULT_THRESHOLDS",
+    "EvalSet",
     "MedlineRecord",
     "NearDuplicateIndex",
     "PhiReport",
@@ -34,10 +35,10 @@ __all__ = [
     "ResumableJsonlWriter",
     "StepReport",
     "available_prompts",
+    "beir_eval_set",
     "decontaminate",
     "diversify",
     "diversity_mask",
-    "encode_with_cache",
     "find_phi",
     "generate_paraphrases",
     "generate_queries",

@@ -175,7 +175,8 @@ def load_beir(
     Raises:
         FileNotFoundError: A file is missing.
         ValueError: Malformed input, naming the file and line: invalid JSON or UTF-8, a missing key or column,
-            a duplicate id or judgement, or a qrels id absent from the corpus or the queries.
+            a duplicate id or judgement, a qrels id absent from the corpus or the queries, or qrels whose scores
+            are all <= 0.
 
     Example::
 
@@ -206,6 +207,11 @@ def load_beir(
         qrels.setdefault(query_id, {})[corpus_id] = score
 
     unanswerable = sorted(qid for qid, docs in qrels.items() if not any(score > 0 for score in docs.values()))
+    if len(unanswerable) == len(qrels):
+        raise ValueError(
+            f"{qrels_path}: every relevance score is <= 0, so no query has a relevant document (a score > 0 marks "
+            f"a relevant document; check the score column)"
+        )
     if unanswerable:
         logger.warning(
             "%s: dropping %d queries with no relevant document (all scores <= 0), e.g. %s",

@@ -23,7 +23,11 @@ def _new_index(dim: int, index_factory: str):
 
     if index_factory == "Flat":
         return faiss.IndexFlatIP(dim)
-    index = faiss.index_factory(dim, index_factory, faiss.METRIC_INNER_PRODUCT)
+    try:
+        index = faiss.index_factory(dim, index_factory, faiss.METRIC_INNER_PRODUCT)
+    except RuntimeError:
+        raise ValueError(f"index_factory {index_factory!r} is not a FAISS factory string (e.g. Flat, HNSW32)"
+                         ) from None
     if not index.is_trained:
         raise ValueError(f"index_factory {index_factory!r} needs training; use one that does not (Flat, HNSW32, ...)")
     return index
@@ -97,11 +101,20 @@ def _resolve_batch(batch: np.ndarray, index, *, threshold: float, k: int, n: int
     return keep
 
 
+def _texts(dataset: Dataset, column: str) -> list[str]:
+    """The column's texts; a value that is not a non-empty string is an error naming the row and column."""
+    texts = dataset[column]
+    for row, text in enumerate(texts, start=1):
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"row {row}, column {column!r}: expected a non-empty text, got {text!r:.60}")
+    return texts
+
+
 def diversify(
     dataset: Dataset,
     *,
     column: str,
-    kind: Literal["query", "document"] = "query",
+    route: Literal["query", "document"] | None = None,
     model=None,
     embeddings: np.ndarray | None = None,
     threshold: float | None = None,
@@ -114,6 +127,7 @@ def diversify(
     encode_batch_size: int = 32,
     show_progress_bar: bool = True,
     return_report: bool = False,
+    kind: Literal["query", "document"] | None = None,
 ) -> Dataset | tuple[Dataset, StepReport]:
     """Keep only rows whose ``column`` text adds diversity (MAR's dynamic vector-index filter, see
     :func:`diversity_mask`), in the dataset's order.
@@ -121,37 +135,42 @@ def diversify(
     Args:
         dataset: rows to filter.
         column: the text column compared (queries or documents).
-        kind: ``"query"`` (default threshold 0.85, encoded with ``encode_query``) or ``"document"`` (0.78,
+        route: ``"query"`` (the default; threshold 0.85, encoded with ``encode_query``) or ``"document"`` (0.78,
             ``encode_document``).
         model: a SentenceTransformer to embed ``column`` (unless ``embeddings`` are given).
         embeddings: precomputed L2-normalised embeddings, one per row.
         threshold, k, n: a row is kept if at most ``n`` of its top-``k`` neighbours exceed ``threshold``
-            (defaults: MAR's k=5, n=1, threshold by ``kind``).
+            (defaults: MAR's k=5, n=1, threshold by ``route``).
         batch_size: rows resolved per index search.
         seed_embeddings: vectors placed in the index first (MAR seeds it with 5,000); never in the output.
         index_factory: ``"Flat"`` (exact) or a FAISS factory string such as ``"HNSW32"``.
-        cache_dir: folder for chunked, resumable embedding (see :func:`encode_with_cache`).
+        cache_dir: resumable encoding cache (:func:`sbert_med.encoding.encode_cached`, keyed by the model's
+            fingerprint and the route).
         return_report: also return a :class:`StepReport`.
+        kind: the former name of ``route`` (deprecated).
     """
-    valid_kinds = tuple(DEFAULT_THRESHOLDS)
-    if kind not in valid_kinds:
-        raise ValueError(f"kind must be one of {valid_kinds}, got {kind!r}")
+    name = "route"
+    if kind is not None:
+        if route is not None and route != kind:
+            raise ValueError(f"route={route!r} and kind={kind!r} disagree; kind is the former name of route")
+        logger.warning("diversify(kind=...) is deprecated: use route=%r", kind)
+        route, name = kind, "kind"
+    route = "query" if route is None else route
+    valid_routes = tuple(DEFAULT_THRESHOLDS)
+    if route not in valid_routes:
+        raise ValueError(f"{name} must be one of {valid_routes}, got {route!r}")
     if column not in dataset.column_names:
         raise ValueError(f"column={column!r} is not a column of the dataset; it has {dataset.column_names}")
-    threshold = DEFAULT_THRESHOLDS[kind] if threshold is None else threshold
+    threshold = DEFAULT_THRESHOLDS[route] if threshold is None else threshold
+    if encode_batch_size < 1:
+        raise ValueError(f"encode_batch_size must be >= 1, got {encode_batch_size!r}")
     if embeddings is None:
         if model is None:
             raise ValueError("diversify needs a model to embed the texts, or precomputed embeddings")
-        texts = dataset[column]
-        if cache_dir is not None:
-            from sbert_med.data.embedding_cache import encode_with_cache
+        from sbert_med.encoding import encode_cached
 
-            embeddings = encode_with_cache(model, texts, cache_dir=cache_dir, role=kind,
-                                           batch_size=encode_batch_size, show_progress_bar=show_progress_bar)
-        else:
-            encode = model.encode_query if kind == "query" else model.encode_document
-            embeddings = encode(texts, batch_size=encode_batch_size, normalize_embeddings=True,
-                                convert_to_numpy=True, show_progress_bar=show_progress_bar)
+        embeddings = encode_cached(model, _texts(dataset, column), cache_dir=cache_dir, route=route,
+                                   batch_size=encode_batch_size, show_progress_bar=show_progress_bar)
     if len(embeddings) != len(dataset):
         raise ValueError(f"got {len(embeddings)} embeddings for {len(dataset)} rows")
     keep = diversity_mask(embeddings, threshold=threshold, k=k, n=n, batch_size=batch_size,

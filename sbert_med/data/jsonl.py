@@ -38,6 +38,22 @@ def iter_text_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
             yield line_number, line.rstrip("\r\n")
 
 
+def read_text(path: str | os.PathLike) -> str:
+    """The text of a UTF-8 file (newlines as with ``Path.read_text``); a byte that is not UTF-8 raises ``ValueError``
+    naming the file, line and column."""
+    path = Path(path)
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ValueError(f"{path}, line {line}, column {column}: not valid UTF-8 (byte 0x{data[exc.start]:02x}); "
+                         f"re-encode the file as UTF-8") from None
+    text = text.removeprefix("\ufeff")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def iter_numbered_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
     """Yield ``(line number, object)`` for each non-blank line of a JSONL file (1-based line numbers, for errors).
 
@@ -60,18 +76,95 @@ def iter_numbered_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
         yield line_number, record
 
 
-def read_jsonl(path: str | os.PathLike, *, required_columns: Iterable[str] = ()) -> Dataset:
-    """Load a JSONL file as a :class:`~datasets.Dataset`, checking that every row has ``required_columns``."""
+def read_jsonl(
+    path: str | os.PathLike, *, required_columns: Iterable[str] = (), text_columns: Iterable[str] = ()
+) -> Dataset:
+    """Load a JSONL file as a :class:`~datasets.Dataset`, checking that every row has ``required_columns`` and a
+    non-empty string in each of ``text_columns``.
+
+    The columns are those of *all* rows, in order of first appearance: a key that first appears after row 1 is
+    kept, and rows without it get ``None``. A column whose values mix JSON types (e.g. a number in a text column)
+    is an error naming the file, line and column.
+    """
     required = list(required_columns)
-    rows = []
-    for line_number, record in enumerate(iter_jsonl(path), start=1):
+    text_columns = list(text_columns)
+    rows, line_numbers = [], []
+    for line_number, record in iter_numbered_jsonl(path):
         missing = [name for name in required if name not in record]
         if missing:
-            raise ValueError(f"{path}: row {line_number} lacks column(s) {missing}; it has {sorted(record)}")
+            raise ValueError(f"{path}: row {len(rows) + 1} lacks column(s) {missing}; it has {sorted(record)}")
+        for name in text_columns:
+            value = record.get(name)
+            if not isinstance(value, str) or not value.strip():
+                got = "no such key" if name not in record else f"{json.dumps(value, ensure_ascii=False):.60}"
+                raise ValueError(f"{path}, line {line_number}, column {name!r}: expected a non-empty text, got {got}")
         rows.append(record)
+        line_numbers.append(line_number)
     if not rows:
         raise ValueError(f"{path}: no rows")
-    return Dataset.from_list(rows)
+    return rows_to_dataset(rows, source=path, line_numbers=line_numbers)
+
+
+_JSON_KINDS = {bool: "boolean", int: "number", float: "number", str: "string", list: "list", dict: "object"}
+
+
+def _kind(value) -> str:
+    return _JSON_KINDS.get(type(value), type(value).__name__)
+
+
+def _check_column_types(rows: list[dict], columns: list[str], source, line_numbers: list[int]) -> None:
+    """Raise ``ValueError`` at the first value whose JSON type differs from its column's first non-null value."""
+    first: dict[str, tuple[str, int]] = {}
+    for row, line_number in zip(rows, line_numbers):
+        for column in columns:
+            value = row.get(column)
+            if value is None:
+                continue
+            kind = _kind(value)
+            seen = first.setdefault(column, (kind, line_number))
+            if seen[0] != kind:
+                raise ValueError(
+                    f"{source}, line {line_number}, column {column!r}: expected a {seen[0]} (as on line {seen[1]}), "
+                    f"got a {kind}: {value!r:.60}"
+                )
+
+
+def rows_to_dataset(rows: list[dict], *, source: str | os.PathLike = "rows",
+                    line_numbers: list[int] | None = None) -> Dataset:
+    """A :class:`~datasets.Dataset` of JSON-like rows whose schema comes from every row (a key missing from a row
+    is ``None`` there); values that Arrow cannot put in one column raise ``ValueError`` naming ``source``, the line
+    (``line_numbers``, default the row number) and the column."""
+    line_numbers = line_numbers or list(range(1, len(rows) + 1))
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    _check_column_types(rows, columns, source, line_numbers)
+    import pyarrow as pa
+
+    try:
+        return Dataset.from_dict({column: [row.get(column) for row in rows] for column in columns})
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
+        # nested values of mixed types inside lists/objects: find the first row that fails on its own column
+        for column in columns:
+            try:
+                pa.array([row.get(column) for row in rows])
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as column_exc:
+                line = _first_bad_line(rows, column, line_numbers)
+                raise ValueError(f"{source}, line {line}, column {column!r}: values of mixed types "
+                                 f"({column_exc})") from None
+        raise ValueError(f"{source}: cannot build a table from the rows ({exc})") from None
+
+
+def _first_bad_line(rows: list[dict], column: str, line_numbers: list[int]) -> int:
+    import pyarrow as pa
+
+    low, high = 1, len(rows)  # smallest prefix that fails
+    while low < high:
+        middle = (low + high) // 2
+        try:
+            pa.array([row.get(column) for row in rows[:middle]])
+            low = middle + 1
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            high = middle
+    return line_numbers[low - 1]
 
 
 def write_jsonl(dataset: Dataset | Iterable[dict], path: str | os.PathLike) -> Path:

@@ -33,12 +33,12 @@ class StepReport:
         if len(examples) < self.max_details and detail not in examples:
             examples.append(detail)
 
-    def as_dict(self) -> dict:
+    def to_dict(self) -> dict:
         return {"step": self.step, "rows_in": self.rows_in, "rows_out": self.rows_out, "counts": dict(self.counts),
                 "dropped": dict(self.dropped), "details": self.details}
 
     def to_json(self) -> str:
-        return json.dumps(self.as_dict(), indent=2, ensure_ascii=False)
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
 
     def log(self, logger: logging.Logger) -> None:
         logger.info("%s: %d rows in, %d out; counts %s; dropped %s", self.step, self.rows_in, self.rows_out,

@@ -10,6 +10,7 @@ from pathlib import Path
 from datasets import Dataset
 from tqdm.auto import tqdm
 
+from sbert_med.data.jsonl import read_text
 from sbert_med.data.near_duplicates import NearDuplicateIndex
 from sbert_med.data.report import StepReport
 from sbert_med.data.sentences import fragment_reason, split_sentences
@@ -59,9 +60,9 @@ def load_textbook(path: str | os.PathLike, *, book: str | None = None) -> Datase
     elif suffix == ".pdf":
         blocks = _plain_text_blocks(_pdf_text(path), book)
     elif suffix in (".md", ".markdown"):
-        blocks = _markdown_blocks(path.read_text(encoding="utf-8"), book)
+        blocks = _markdown_blocks(read_text(path), book)
     else:
-        blocks = _plain_text_blocks(path.read_text(encoding="utf-8"), book)
+        blocks = _plain_text_blocks(read_text(path), book)
     if not blocks:
         raise ValueError(f"{path}: no text found")
     return Dataset.from_list(blocks)

@@ -11,10 +11,9 @@ import torch
 import torch.nn.functional as F
 from peft import PeftModel
 from sentence_transformers import SentenceTransformer
-from sentence_transformers.sentence_transformer.losses.matryoshka import ForwardDecorator
 from torch import Tensor, nn
 
-from sbert_med.losses._bridge import common_width
+from sbert_med.modules.asymmetric import common_width
 from sbert_med.modules.routes import get_router, get_routes, route_transformer
 
 logger = logging.getLogger(__name__)
@@ -192,8 +191,9 @@ class AlignmentLoss(nn.Module):
             "alignment_contrastive": self.lambda_contrastive * contrastive / len(dims),
             "alignment_mse": self.lambda_mse * mse / len(dims),
         }
-        if isinstance(getattr(self.model, "forward", None), ForwardDecorator):
-            # Inside MatryoshkaLoss, which adds up plain tensors.
+        if "forward" in vars(self.model):
+            # A wrapping loss has replaced the model's forward for this call (MatryoshkaLoss does, to truncate the
+            # embeddings) and adds up plain tensors: return the sum instead of the named components.
             return components["alignment_contrastive"] + components["alignment_mse"]
         return components
 

@@ -7,13 +7,15 @@ from collections.abc import Iterable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.base.losses.gradcache import CachedLossMixin
-from sentence_transformers.util import all_gather_with_grad, get_rank
+from sentence_transformers.sentence_transformer.losses import (
+    CachedMultipleNegativesRankingLoss,
+    MultipleNegativesRankingLoss,
+)
 from torch import Tensor, nn
 
-from sbert_med.losses._bridge import common_width
+from sbert_med.modules.asymmetric import common_width
 
 logger = logging.getLogger(__name__)
 
@@ -81,9 +83,10 @@ class AsymInfoNCELoss(CachedLossMixin, nn.Module):
             - Mine hard negatives with a false-negative margin: in medicine many documents answer one question.
 
         Relations:
-            - Equals :class:`~sentence_transformers.sentence_transformer.losses.MultipleNegativesRankingLoss`
-              with ``scale = 1 / temperature`` on a symmetric model; this loss adds width bridging and a gradient
-              cache switch for asymmetric models.
+            - Built on :class:`~sentence_transformers.sentence_transformer.losses.MultipleNegativesRankingLoss`
+              (``scale = 1 / temperature``), or on its gradient-caching variant
+              :class:`~sentence_transformers.sentence_transformer.losses.CachedMultipleNegativesRankingLoss` with
+              ``mini_batch_size``; this loss adds the per-column routing, the width bridge and the switch.
             - :class:`sbert_med.losses.AlignmentLoss` is the stage-I loss that precedes it in MAR.
 
         Example:
@@ -117,6 +120,15 @@ class AsymInfoNCELoss(CachedLossMixin, nn.Module):
         self.gather_across_devices = gather_across_devices
         self.mini_batch_size = mini_batch_size
         self.show_progress_bar = show_progress_bar
+        if mini_batch_size is None:
+            self.loss = MultipleNegativesRankingLoss(
+                model, scale=1.0 / temperature, gather_across_devices=gather_across_devices
+            )
+        else:
+            self.loss = CachedMultipleNegativesRankingLoss(
+                model, scale=1.0 / temperature, mini_batch_size=mini_batch_size,
+                gather_across_devices=gather_across_devices, show_progress_bar=show_progress_bar,
+            )
         # MatryoshkaLoss reads this to decide between patching forward and decorating calculate_loss.
         self.uses_gradient_cache = mini_batch_size is not None
         self._warned_dropped = False
@@ -134,24 +146,28 @@ class AsymInfoNCELoss(CachedLossMixin, nn.Module):
             features = features[:2]
         if self.uses_gradient_cache:
             return self.forward_cached(features, labels)
+        # One forward per column: each carries its own route (features["task"]), so anchors go through the query
+        # tower and candidates through the document tower.
         reps = [[self.model(feature)["sentence_embedding"]] for feature in features]
         return self.calculate_loss(reps, labels)
 
     def calculate_loss(
         self, reps: list[list[Tensor]], labels: Tensor | None = None, *, with_backward: bool = False
     ) -> Tensor:
-        """The loss from per-column, per-mini-batch embeddings (the GradCache interface)."""
+        """The loss from per-column, per-mini-batch embeddings (the GradCache interface): the columns are brought
+        to the common width, then scored by the wrapped MultipleNegativesRankingLoss."""
         columns = common_width([torch.cat(column) for column in reps], getattr(self.model, "truncate_dim", None))
-        anchors, candidates = columns[0], columns[1:]
-        batch_size = anchors.shape[0]
-        offset = 0
-        if self.gather_across_devices:
-            candidates = [all_gather_with_grad(column) for column in candidates]
-            offset = get_rank() * batch_size
-        documents = torch.cat(candidates)  # [positives; negatives_1; ...] of every process
-        scores = F.normalize(anchors, dim=-1) @ F.normalize(documents, dim=-1).T / self.temperature
-        targets = torch.arange(offset, offset + batch_size, device=scores.device)
-        loss = F.cross_entropy(scores, targets)
+        if self.uses_gradient_cache:
+            if not with_backward:
+                return self.loss.calculate_loss([[column] for column in columns], labels)
+            # The wrapped loss back-propagates chunk by chunk; the bridge's graph may be traversed only once, so
+            # the chunks stop at detached copies whose gradients are then sent through the bridge in one pass.
+            leaves = [column.detach().requires_grad_() for column in columns]
+            loss = self.loss.calculate_loss([[leaf] for leaf in leaves], labels, with_backward=True)
+            used = [(column, leaf.grad) for column, leaf in zip(columns, leaves) if leaf.grad is not None]
+            torch.autograd.backward([column for column, _ in used], [grad for _, grad in used])
+            return loss
+        loss = self.loss.compute_loss_from_embeddings(columns, labels)
         if with_backward:
             loss.backward()
             loss = loss.detach()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sentence_transformers import SentenceTransformer
 
-from sbert_med.medeir._towers import find_transformer
+from sbert_med.modules.routes import find_transformer
 
 logger = logging.getLogger(__name__)
 

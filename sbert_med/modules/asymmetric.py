@@ -6,8 +6,10 @@ import logging
 from collections.abc import Sequence
 from typing import Literal
 
+import torch.nn.functional as F
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.base.modules import Dense, Module, Normalize, Router
+from torch import Tensor
 
 from sbert_med.modules.eos import eos_tower
 from sbert_med.modules.routes import route_transformer, route_width
@@ -113,3 +115,24 @@ def build_asymmetric_model(
     return SentenceTransformer(
         modules=[router, Normalize()], prompts=prompts, similarity_fn_name=similarity, truncate_dim=truncate_dim
     )
+
+
+def common_width(embeddings: list[Tensor], truncate_dim: int | None) -> list[Tensor]:
+    """Bring the query and document embeddings of a bridged model to one width inside a loss.
+
+    ``truncate_dim`` (the ``bridge="truncate"`` layout) is not applied by ``forward`` during training, so the
+    document tower still outputs its full width there: every embedding is cut Matryoshka-style to the common width
+    and the ones that were cut are re-normalised. Widths that still differ without a ``truncate_dim`` are a
+    model-building mistake and raise a clear error.
+    """
+    widths = {emb.shape[-1] for emb in embeddings}
+    if len(widths) == 1 and (truncate_dim is None or truncate_dim >= next(iter(widths))):
+        return embeddings
+    if truncate_dim is None:
+        raise ValueError(
+            f"the towers output different widths {sorted(widths)} and the model has no truncate_dim; build it with "
+            "sbert_med.modules.build_asymmetric_model(..., bridge='truncate' or 'project') or wrap the loss in "
+            "MatryoshkaLoss with dims <= the smallest width"
+        )
+    width = min(min(widths), truncate_dim)
+    return [F.normalize(emb[..., :width], p=2, dim=-1) if emb.shape[-1] > width else emb for emb in embeddings]

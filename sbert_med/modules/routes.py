@@ -51,6 +51,25 @@ def route_transformer(modules: Sequence[nn.Module]) -> Transformer | None:
     return None
 
 
+def find_transformer(model: SentenceTransformer, *, route: str | None = None) -> Transformer:
+    """The input ``Transformer`` of ``model``: its first module, or the first module of its Router route ``route``.
+
+    Raises:
+        ValueError: If a Router model gets no valid ``route``, a plain model gets one, or the first module is not a
+            ``Transformer``.
+    """
+    router = get_router(model)
+    if router is not None:
+        first = get_route(model, route)[0]
+    elif route is not None:
+        raise ValueError(f"route={route!r} was given but the model has no Router")
+    else:
+        first = model[0] if len(model) else None
+    if not isinstance(first, Transformer):
+        raise ValueError(f"expected a Transformer as first module, got {type(first).__name__}")
+    return first
+
+
 def route_width(modules: Sequence[nn.Module]) -> int | None:
     """Output width of a route: the last module that reports an embedding dimension."""
     for module in reversed(list(modules)):

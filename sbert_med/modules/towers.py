@@ -20,32 +20,46 @@ ENCODER_POOLINGS = ("cls", "mean")
 
 
 def _read_json(model_name_or_path: str, filename: str) -> dict | list | None:
-    """A JSON file of a local folder or a Hub repository (cache first); ``None`` when it is not there."""
-    local = Path(model_name_or_path) / filename
-    if local.is_file():
-        return json.loads(local.read_text())
-    if Path(model_name_or_path).is_dir():
-        return None
+    """A JSON file of a local folder or a Hub repository (cache first); ``None`` only when it is not there.
+
+    Anything else (no network and no cached copy, a private repository, a malformed file) is an error naming the
+    file, never a silent default.
+    """
     try:
         path = load_file_path(model_name_or_path, filename)
-    except Exception as exc:  # offline without a cached copy, private repo, ...: fall back to the default
-        logger.debug("could not read %s of %s: %s", filename, model_name_or_path, exc)
+    except Exception as exc:
+        raise ValueError(
+            f"could not read {filename} of {model_name_or_path} ({type(exc).__name__}: {exc}); pass pooling='cls' "
+            "or 'mean' to build the tower without it"
+        ) from exc
+    if path is None:
         return None
-    return None if path is None else json.loads(Path(path).read_text())
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: not a readable JSON file ({exc})") from exc
 
 
 def _saved_pooling_mode(model_name_or_path: str) -> str | None:
-    """Pooling mode recorded by a sentence-transformers model (local folder or Hub id), if any."""
+    """Pooling mode recorded by a sentence-transformers model (local folder or Hub id); ``None`` for a plain
+    transformers checkpoint (no ``modules.json``)."""
     entries = _read_json(model_name_or_path, "modules.json")
-    for entry in entries or []:
+    if entries is None:
+        return None
+    for entry in entries:
         if entry.get("type", "").endswith("Pooling"):
-            config = _read_json(model_name_or_path, f"{entry['path']}/config.json") or {}
+            filename = f"{entry['path']}/config.json" if entry.get("path") else "config.json"
+            config = _read_json(model_name_or_path, filename) or {}
             if config.get("pooling_mode"):
                 return config["pooling_mode"]
-            for mode in ENCODER_POOLINGS:
-                if config.get(f"pooling_mode_{mode}_token") or config.get(f"pooling_mode_{mode}_tokens"):
-                    return mode
-    return None
+            for key, value in config.items():  # older configs: one boolean per mode
+                if key.startswith("pooling_mode_") and value is True:
+                    return key.removeprefix("pooling_mode_").removesuffix("_tokens").removesuffix("_token")
+            raise ValueError(f"{model_name_or_path}: {filename} names no pooling mode; pass pooling='cls' or 'mean'")
+    raise ValueError(
+        f"{model_name_or_path} is a sentence-transformers model without a Pooling module (modules.json); pass "
+        "pooling='cls' or 'mean'"
+    )
 
 
 def encoder_tower(
@@ -60,7 +74,9 @@ def encoder_tower(
         model_name_or_path: Hub id or local folder of a BERT-style encoder (a plain transformers checkpoint or a
             sentence-transformers model folder).
         pooling: ``"cls"`` or ``"mean"``. ``None`` reuses the pooling a sentence-transformers model (local folder
-            or Hub id) was trained with (e.g. ``mean`` for all-MiniLM-L6-v2) and falls back to ``"cls"``.
+            or Hub id) was trained with (e.g. ``mean`` for all-MiniLM-L6-v2); a plain transformers checkpoint (no
+            ``modules.json``) gets ``"cls"``, logged at INFO. A ``modules.json`` that cannot be read or names no
+            encoder pooling is an error.
         max_seq_length: Maximum number of tokens; longer inputs are truncated by the tokenizer.
         **kwargs: Passed to :class:`~sentence_transformers.base.modules.Transformer` (``model_kwargs``,
             ``processor_kwargs``, ``config_kwargs``, ...).
@@ -69,8 +85,14 @@ def encoder_tower(
         The module list, ready for ``SentenceTransformer(modules=...)`` or :func:`build_asymmetric_model`.
     """
     if pooling is None:
-        pooling = _saved_pooling_mode(model_name_or_path) or "cls"
-        if pooling not in ENCODER_POOLINGS:
+        pooling = _saved_pooling_mode(model_name_or_path)
+        if pooling is None:
+            pooling = "cls"
+            logger.info(
+                "%s has no sentence-transformers config (modules.json): using CLS pooling, the BERT convention; "
+                "pass pooling='mean' for a model trained with mean pooling", model_name_or_path,
+            )
+        elif pooling not in ENCODER_POOLINGS:
             raise ValueError(
                 f"{model_name_or_path} was saved with pooling {pooling!r}; pass pooling= one of "
                 f"{list(ENCODER_POOLINGS)}"

@@ -8,7 +8,7 @@ a backbone transformers supports natively:
    ``max_seq_length`` tokens (8,192 for ``answerdotai/ModernBERT-base``).
 2. Tokenizer extension (``new_tokens > 0``, WordPiece tokenizers): whole-word medical tokens learned from
    ``tokenizer_corpus`` with ``tokenizers``, embeddings initialised as the mean of their old pieces
-   (:func:`sbert_med.medeir.extend_tokenizer`).
+   (:func:`sbert_med.tokenizer.extend_tokenizer`).
 3. Continued pretraining: masked language modelling on ``mlm_corpus`` with transformers' ``Trainer`` and
    ``DataCollatorForLanguageModeling`` (:func:`sbert_med.medeir.continue_pretraining`).
 4. Contrastive fine-tuning: the MedEmbed recipe (InfoNCE with in-batch and optional hard negatives) on the
@@ -122,8 +122,7 @@ def build_medeir_base_model(config: MedEIRConfig):
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.modules import Normalize
 
-    from sbert_med.medeir import max_positions
-    from sbert_med.modules import encoder_tower
+    from sbert_med.modules import encoder_tower, max_positions
 
     modules = encoder_tower(_expand(config.model), pooling=config.pooling, max_seq_length=config.max_seq_length)
     positions = max_positions(modules[0].auto_model.config)
@@ -140,7 +139,7 @@ def build_medeir_base_model(config: MedEIRConfig):
 
 
 def _read_corpus(files: list[str], *, limit: int) -> list[str]:
-    from sbert_med.medeir import read_texts
+    from sbert_med.data.corpus import read_texts
 
     texts: list[str] = []
     for file in files:
@@ -150,7 +149,8 @@ def _read_corpus(files: list[str], *, limit: int) -> list[str]:
 
 def _pretrain(config: MedEIRConfig) -> dict:
     """Stages 1-3: base model, tokenizer extension, masked-LM pretraining; saved to ``config.pretrained_dir``."""
-    from sbert_med.medeir import continue_pretraining, extend_tokenizer, learn_medical_tokens
+    from sbert_med.medeir import continue_pretraining
+    from sbert_med.tokenizer import extend_tokenizer, learn_medical_tokens
 
     done = Path(config.output_dir) / "pretrained.json"
     if config.resume and done.is_file() and (Path(config.pretrained_dir) / "modules.json").is_file():

@@ -13,9 +13,9 @@ def test_scrub_textbook_and_decontaminate(tmp_path, capsys):
                         tmp_path / "notes.jsonl")
     assert main(["data", "scrub", "--input", str(notes), "--output", str(tmp_path / "scrubbed.jsonl"),
                  "--report", str(tmp_path / "report.json")]) == 0
-    assert read_jsonl(tmp_path / "scrubbed.jsonl")[0]["text"] == "Mr. [NAME], MRN: [ID], was seen on [DATE] for gout."
-    assert json.loads((tmp_path / "report.json").read_text())["replacements"] == {"name": 1, "record_number": 1,
-                                                                                    "date": 1}
+    assert read_jsonl(tmp_path / "scrubbed.jsonl")[0]["text"] == \
+        "Mr. [NAME_1], MRN: [MRN_1], was seen on [DATE_1] for gout."
+    assert json.loads((tmp_path / "report.json").read_text())["replacements"] == {"date": 1, "mrn": 1, "name": 1}
     book = tmp_path / "book.md"
     book.write_text("# Blood\n\n## Plasma\n\nPlasma is the liquid part of the blood. It carries cells and proteins "
                     "around the body.\n")

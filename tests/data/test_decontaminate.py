@@ -76,3 +76,41 @@ def test_bad_arguments():
         decontaminate(train, eval_texts=[])
     with pytest.raises(ValueError, match="not text columns"):
         decontaminate(train, eval_texts=EVAL, columns="text")
+
+
+def write_beir(folder):
+    (folder / "qrels").mkdir(parents=True)
+    (folder / "queries.jsonl").write_text(
+        '{"_id": "q1", "text": "How is gout treated?"}\n{"_id": "q2", "text": "What causes anemia?"}\n')
+    (folder / "corpus.jsonl").write_text(
+        '{"_id": "d1", "title": "Gout", "text": "Gout flares are treated with colchicine and NSAIDs."}\n'
+        '{"_id": "d2", "title": "", "text": "Iron deficiency is the commonest cause of anemia."}\n'
+        '{"_id": "d3", "title": "", "text": "Hypertension is treated with diuretics."}\n')
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t2\n")
+
+
+def test_against_a_beir_split_by_query_document_text_and_id(tmp_path):
+    from sbert_med.data import beir_eval_set, load_beir
+
+    write_beir(tmp_path / "beir")
+    split = load_beir(tmp_path / "beir", "test")
+    train = Dataset.from_dict({
+        "query_id": ["t1", "q2", "t3", "t4", "t5"],
+        "query": ["HOW is gout treated ?", "Some paraphrase", "What lowers blood pressure?", "What is lupus?",
+                  "What treats gout flares?"],
+        "document": ["Colchicine.", "Anything.", "Hypertension is treated with diuretics.",
+                     "Lupus is an autoimmune disease.", "Gout flares are treated with colchicine and NSAIDs."],
+    })
+    clean, report = decontaminate(train, eval_texts=beir_eval_set(split), show_progress_bar=False,
+                                  return_report=True)
+    # t1: the eval query; q2: an eval query id; t5: an eval document (judged, title stripped); t3's document is
+    # only a distractor of the split
+    assert clean["query_id"] == ["t3", "t4"]
+    assert report.dropped == {"exact": 2, "eval_id": 1}
+    assert report.details["id_columns"] == ["query_id"] and report.counts["eval_ids"] == 4
+    everything = decontaminate(train, eval_texts=beir_eval_set(split, corpus="all"), show_progress_bar=False)
+    assert everything["query_id"] == ["t4"]
+    with pytest.raises(ValueError, match="corpus must be one of"):
+        beir_eval_set(split, corpus="some")
+    with pytest.raises(ValueError, match=r"id_columns \['qid'\]"):
+        decontaminate(train, eval_ids=["q1"], id_columns="qid")

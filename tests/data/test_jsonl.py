@@ -55,3 +55,21 @@ def test_journal_unfinished_records_are_redone_and_corruption_is_located(tmp_pat
     path.write_text('{"key": "a", "status": "ok"}\nnot json\n{"key": "b", "status": "ok"}\n')
     with pytest.raises(ValueError, match=r"journal.jsonl:2:1: corrupt journal line"):
         ResumableJsonlWriter(path)
+
+
+def test_schema_comes_from_every_row_and_mixed_types_are_located(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"text": "a"}\n{"text": "b", "label": 1, "tags": ["x"]}\n')
+    assert read_jsonl(path).to_list() == [{"text": "a", "label": None, "tags": None},
+                                          {"text": "b", "label": 1, "tags": ["x"]}]
+    path.write_text('{"text": "a", "n": 1}\n{"text": "b", "n": 2.5}\n')  # int and float are both numbers
+    assert read_jsonl(path)["n"] == [1.0, 2.5]
+    path.write_text('{"text": "a"}\n\n{"text": 3}\n')
+    with pytest.raises(ValueError, match=r"rows.jsonl, line 3, column 'text': expected a string \(as on line 1\)"):
+        read_jsonl(path)
+    path.write_text('{"tags": ["a"]}\n{"tags": ["b"]}\n{"tags": [["c"]]}\n')
+    with pytest.raises(ValueError, match=r"rows.jsonl, line 3, column 'tags': values of mixed types"):
+        read_jsonl(path)
+    path.write_text('{"text": "a"}\n{"text": ""}\n')
+    with pytest.raises(ValueError, match=r"rows.jsonl, line 2, column 'text': expected a non-empty text"):
+        read_jsonl(path, text_columns=["text"])

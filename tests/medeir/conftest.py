@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sbert_med.medeir import read_texts
+from sbert_med.data.corpus import read_texts
 
 
 @pytest.fixture(scope="session")
@@ -19,6 +19,6 @@ def openstax_sentences(shared_data) -> list[str]:
 
 @pytest.fixture(scope="session")
 def glossary_terms(shared_data) -> list[str]:
-    from sbert_med.medeir import read_glossary_terms
+    from sbert_med.data.corpus import read_glossary_terms
 
     return read_glossary_terms(shared_data / "openstax_ap2e" / "glossary.tsv")

@@ -68,3 +68,16 @@ def test_truncate_to_tokens(minilm_path):
     text = "Hypertension is treated with diuretics and ACE inhibitors."
     cut = truncate_to_tokens([text, "short"], tokenizer, 3)
     assert cut[1] == "short" and text.startswith(cut[0]) and len(tokenizer.tokenize(cut[0])) == 3
+
+
+def test_all_zero_qrels_and_non_utf8_pairs_are_named(tmp_path):
+    (tmp_path / "qrels").mkdir()
+    (tmp_path / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t0\n")
+    (tmp_path / "corpus.jsonl").write_text('{"_id": "d1", "text": "x"}\n')
+    (tmp_path / "queries.jsonl").write_text('{"_id": "q1", "text": "y"}\n')
+    with pytest.raises(ValueError, match=r"test\.tsv: every relevance score is <= 0"):
+        load_beir(tmp_path, "test")
+    bad = tmp_path / "pairs.tsv"
+    bad.write_bytes(b"query\tdocument\nq\ta\nq2\tcaf\xe9\n")
+    with pytest.raises(ValueError, match=r"pairs\.tsv, line 3, column 7: not valid UTF-8"):
+        load_training_pairs(bad)

@@ -82,7 +82,7 @@ def test_phi_is_scrubbed_before_sending_unless_explicitly_disabled(chat_server, 
         sent = server.requests[-1]["body"]["messages"][0]["content"]
         for identifier in ("John Carter", "00482913", "03/14/2024", "201-3344"):
             assert identifier not in sent
-        assert "colchicine" in sent and "[NAME]" in sent
+        assert "colchicine" in sent and "[NAME_1]" in sent
         with caplog.at_level(logging.WARNING):
             _generator(server, scrub_phi=False).generate([[{"role": "user", "content": note}]])
         assert "00482913" in server.requests[-1]["body"]["messages"][0]["content"]

@@ -1,13 +1,15 @@
 from __future__ import annotations
 
+import copy
 import json
 import logging
 
 import numpy as np
 import pytest
+import torch
 from sentence_transformers import SentenceTransformer
 
-from sbert_med.medeir import encode_long_documents, split_into_chunks
+from sbert_med.encoding import encode_long_documents, split_into_chunks
 
 
 @pytest.fixture()
@@ -40,7 +42,7 @@ def test_truncation_is_counted_and_reported(tiny_model, caplog):
     documents = [_long_text(10), "A short one.", _long_text(4)]
     lengths = [len(tiny_model.tokenizer.tokenize(d)) for d in documents]
     window = 30  # 32 minus [CLS] and [SEP]
-    with caplog.at_level(logging.WARNING, logger="sbert_med.medeir.long_documents"):
+    with caplog.at_level(logging.WARNING, logger="sbert_med.encoding.long_documents"):
         embeddings, report = encode_long_documents(tiny_model, documents, mode="truncate")
     assert report.window_tokens == window and report.num_chunks == 3
     assert report.num_truncated_documents == sum(n > window for n in lengths) == 2
@@ -70,8 +72,8 @@ def test_cache_resumes_without_reencoding(tiny_model, tmp_path, monkeypatch):
     documents = [_long_text(n) for n in range(1, 8)]
     first, _ = encode_long_documents(tiny_model, documents, cache_dir=tmp_path, block_size=3)
     folder = next(tmp_path.iterdir())
-    assert sorted(p.name for p in folder.glob("block_*.npy")) == [f"block_00000{i}.npy" for i in range(3)]
-    (folder / "block_000001.npy").unlink()  # as if the run had crashed while writing block 1
+    assert sorted(p.name for p in folder.glob("*.npy")) == [f"0000{i}.npy" for i in range(3)]  # a shard per block
+    (folder / "00001.npy").unlink()  # as if the run had crashed while writing block 1
     calls = []
     original = tiny_model.encode_document
     monkeypatch.setattr(tiny_model, "encode_document", lambda texts, **kw: calls.append(len(texts)) or original(
@@ -80,7 +82,7 @@ def test_cache_resumes_without_reencoding(tiny_model, tmp_path, monkeypatch):
     assert len(calls) == 1  # only the missing block was encoded again
     np.testing.assert_allclose(first, second, atol=1e-6)
     assert report.num_documents == 7
-    assert json.loads((folder / "settings.json").read_text())["num_documents"] == 7
+    assert json.loads((folder / "producer.json").read_text())["key"]["long_documents"]["mode"] == "chunk"
 
 
 def test_bad_options(tiny_model):
@@ -135,3 +137,16 @@ def test_chunk_and_pool_finds_answers_past_token_512(minilm_path, shared_data):
     chunked, chunk_report = encode_long_documents(model, documents, mode="chunk", stride=32)
     assert truncate_report.num_truncated_documents == 8 and chunk_report.num_truncated_documents == 0
     assert hits_at_1(chunked) >= hits_at_1(truncated) + 3
+
+
+def test_cache_is_keyed_by_the_model_not_reused_by_another(tiny_model, tmp_path):
+    documents = [_long_text(n) for n in range(1, 5)]
+    first, _ = encode_long_documents(tiny_model, documents, cache_dir=tmp_path)
+    retrained = copy.deepcopy(tiny_model)
+    with torch.no_grad():
+        for param in retrained.parameters():
+            param.add_(0.05 * torch.randn_like(param))
+    second, _ = encode_long_documents(retrained, documents, cache_dir=tmp_path)
+    assert len(list(tmp_path.iterdir())) == 2  # one producer folder per model
+    np.testing.assert_allclose(second, encode_long_documents(retrained, documents)[0], atol=1e-6)
+    assert not np.allclose(first, second, atol=1e-3)

@@ -5,7 +5,9 @@ import pytest
 import torch
 from sentence_transformers import SentenceTransformer
 
-from sbert_med.medeir import continue_pretraining, encode_long_documents, long_context_model
+from sbert_med.encoding import encode_long_documents
+from sbert_med.medeir import continue_pretraining
+from sbert_med.modules import long_context_model
 
 
 @pytest.fixture(scope="module")

@@ -94,7 +94,8 @@ def analyze_tokenizer(
     Example::
 
         from transformers import AutoTokenizer
-        from sbert_med.medeir import analyze_tokenizer, read_glossary_terms
+        from sbert_med.data.corpus import read_glossary_terms
+        from sbert_med.tokenizer import analyze_tokenizer
 
         terms = read_glossary_terms("../shared/data/openstax_ap2e/glossary.tsv")
         print(analyze_tokenizer(AutoTokenizer.from_pretrained("bert-base-uncased"), terms).to_markdown())

@@ -21,7 +21,7 @@ from tokenizers import AddedToken, Tokenizer, models, trainers
 from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase
 
-from sbert_med.medeir._towers import find_transformer
+from sbert_med.modules.routes import find_transformer
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
-from sbert_med.data.jsonl import iter_numbered_jsonl
+from sbert_med.data.jsonl import iter_numbered_jsonl, iter_text_lines
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,8 @@ def read_texts(path: str | Path, *, column: str | None = None, limit: int | None
 
     Raises:
         FileNotFoundError: If ``path`` does not exist.
-        ValueError: On an unknown suffix, a bad JSON line or a missing field/column (naming file and line).
+        ValueError: On an unknown suffix, a line that is not UTF-8, a bad JSON line or a missing field/column
+            (naming file and line).
     """
     path = Path(path)
     if not path.is_file():
@@ -54,10 +55,9 @@ def read_glossary_terms(path: str | Path, *, column: str = "term") -> list[str]:
 def _read_txt(path: Path, column: str | None) -> Iterator[str]:
     if column is not None:
         raise ValueError(f"column is only used for .jsonl and .tsv files, got column={column!r} for {path}")
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                yield line.strip()
+    for _, line in iter_text_lines(path):
+        if line.strip():
+            yield line.strip()
 
 
 def _read_jsonl(path: Path, column: str | None) -> Iterator[str]:
@@ -71,15 +71,15 @@ def _read_jsonl(path: Path, column: str | None) -> Iterator[str]:
 
 def _read_tsv(path: Path, column: str | None) -> Iterator[str]:
     column = column or "text"
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        header = next(reader, None)
-        if header is None or column not in header:
-            raise ValueError(f"{path}, line 1: the header must name a {column!r} column, got {header!r}")
-        index = header.index(column)
-        for line_number, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            if len(row) <= index:
-                raise ValueError(f"{path}, line {line_number}: expected {len(header)} columns, got {len(row)}")
-            yield row[index]
+    # QUOTE_NONE: a field never spans lines, so the reader's rows are the file's lines (non-UTF-8 bytes name one)
+    reader = csv.reader((line for _, line in iter_text_lines(path)), delimiter="\t", quoting=csv.QUOTE_NONE)
+    header = next(reader, None)
+    if header is None or column not in header:
+        raise ValueError(f"{path}, line 1: the header must name a {column!r} column, got {header!r}")
+    index = header.index(column)
+    for line_number, row in enumerate(reader, start=2):
+        if not row:
+            continue
+        if len(row) <= index:
+            raise ValueError(f"{path}, line {line_number}: expected {len(header)} columns, got {len(row)}")
+        yield row[index]

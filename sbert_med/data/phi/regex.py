@@ -1,5 +1,6 @@
-"""Rule-based scrubbing of personal health information (the HIPAA Safe Harbor identifiers that text can carry).
+"""The regex-only identifier finder (the project's first scrubber), kept as ``method="regex"``: fast, no model.
 
+It finds no unmarked names and few addresses; :mod:`sbert_med.data.phi.scrubber` (Presidio + spaCy) is the default.
 Structured kinds (dates, phone/fax numbers, e-mail addresses, URLs, IP addresses, social security numbers, record and
 account numbers, street addresses and ZIP codes, ages over 89) are found with patterns; names are found where they are
 marked (titles such as "Mr." or "Dr.", labels such as "Patient:" or "Signed by:"), and every later mention of a found
@@ -8,22 +9,15 @@ name is replaced too. This is a safety net before text leaves the machine, not a
 
 from __future__ import annotations
 
-import logging
 import re
-from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Literal
 
-from datasets import Dataset
+from sbert_med.data.phi.kinds import PhiMatch, check_kinds
 
-logger = logging.getLogger(__name__)
-
-PhiKind = Literal["email", "url", "ip", "ssn", "phone", "record_number", "date", "address", "zip", "age", "name"]
-STRUCTURED_KINDS: tuple[str, ...] = (
-    "email", "url", "ip", "ssn", "phone", "record_number", "date", "address", "zip", "age",
-)
-ALL_KINDS: tuple[str, ...] = (*STRUCTURED_KINDS, "name")
+#: the regex kinds, and the scrubber kind each is reported as
+REGEX_KINDS: dict[str, str] = {"email": "email", "url": "url", "ip": "ip", "ssn": "ssn", "phone": "phone",
+                               "record_number": "mrn", "date": "date", "address": "address", "zip": "zip",
+                               "age": "age", "name": "name"}
 
 _MONTH = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|Jun(?:e)?|Jul(?:y)?|Aug(?:ust)?"
           r"|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?")
@@ -83,53 +77,28 @@ _PATTERNS: list[tuple[str, re.Pattern, int]] = [
     ("name", re.compile(rf"\b({_FULL_NAME}),?\s+(?:MD|M\.D\.|DO|RN|NP|PA-C|PhD|DDS)\b"), 1),
 ]
 
-TAGS = {"email": "[EMAIL]", "url": "[URL]", "ip": "[IP]", "ssn": "[SSN]", "phone": "[PHONE]",
-        "record_number": "[ID]", "date": "[DATE]", "address": "[ADDRESS]", "zip": "[ZIP]", "age": "[AGE>89]",
-        "name": "[NAME]"}
-
 # words that look like names after a title or label but are not identifiers
 _NOT_NAMES = frozenset("""The A An He She They His Her Patient Pt Name None Unknown Not Seen No Yes Doctor Nurse Other
 Same Home Self Primary Care Team Service On Call Today Tomorrow Yesterday Reports Notes Denies Is Was Has""".split())
 
 
-@dataclass(frozen=True)
-class PhiMatch:
-    """One identifier found in a text: its kind and character span (the text itself is never logged)."""
-
-    kind: str
-    start: int
-    end: int
-
-
-@dataclass
-class PhiReport:
-    """How many identifiers of each kind were replaced, and in how many rows."""
-
-    rows: int = 0
-    rows_changed: int = 0
-    replacements: Counter = field(default_factory=Counter)
-
-    def as_dict(self) -> dict:
-        return {"rows": self.rows, "rows_changed": self.rows_changed, "replacements": dict(self.replacements)}
-
-
-def find_phi(text: str, *, kinds: Iterable[str] = ALL_KINDS) -> list[PhiMatch]:
-    """Non-overlapping identifier spans in ``text``, sorted by position."""
-    kinds = _check_kinds(kinds)
+def find_phi_regex(text: str, *, kinds: Iterable[str] | None = None) -> list[PhiMatch]:
+    """Non-overlapping identifier spans in ``text`` found by patterns only, sorted by position (scrubber kinds)."""
+    kinds = check_kinds(kinds) if kinds is not None else frozenset(REGEX_KINDS.values())
     taken: list[PhiMatch] = []
 
     def free(start: int, end: int) -> bool:
         return all(end <= match.start or start >= match.end for match in taken)
 
     for kind, pattern, group in _PATTERNS:
-        if kind not in kinds:
+        if REGEX_KINDS[kind] not in kinds:
             continue
         for found in pattern.finditer(text):
             start, end = found.span(group)
             if kind == "name":
                 start, end = _trim_name(text, start, end)
             if start < end and free(start, end):
-                taken.append(PhiMatch(kind, start, end))
+                taken.append(PhiMatch(REGEX_KINDS[kind], start, end))
     if "name" in kinds:
         taken.extend(_later_mentions(text, taken))
     return sorted(taken, key=lambda match: match.start)
@@ -158,73 +127,3 @@ def _later_mentions(text: str, taken: list[PhiMatch]) -> list[PhiMatch]:
         if all(end <= match.start or start >= match.end for match in taken + extra):
             extra.append(PhiMatch("name", start, end))
     return extra
-
-
-def _check_kinds(kinds: Iterable[str]) -> frozenset[str]:
-    kinds = frozenset(kinds)
-    unknown = sorted(kinds - set(ALL_KINDS))
-    if unknown:
-        raise ValueError(f"PHI kinds must be among {list(ALL_KINDS)}, got {unknown}")
-    return kinds
-
-
-def scrub_text(text: str, *, kinds: Iterable[str] = ALL_KINDS) -> tuple[str, list[PhiMatch]]:
-    """``text`` with every identifier replaced by its tag (``[DATE]``, ``[PHONE]``, ...), and the matches."""
-    matches = find_phi(text, kinds=kinds)
-    pieces, last = [], 0
-    for match in matches:
-        pieces.append(text[last : match.start])
-        pieces.append(TAGS[match.kind])
-        last = match.end
-    pieces.append(text[last:])
-    return "".join(pieces), matches
-
-
-def scrub_phi(
-    dataset: Dataset,
-    *,
-    columns: str | list[str] = "text",
-    kinds: Iterable[PhiKind] = ALL_KINDS,
-    return_report: bool = False,
-    num_proc: int | None = None,
-) -> Dataset | tuple[Dataset, PhiReport]:
-    """Replace personal health identifiers in ``columns`` with tags such as ``[NAME]``, ``[DATE]``, ``[PHONE]``.
-
-    Args:
-        dataset: rows to scrub.
-        columns: text column(s) to scrub.
-        kinds: which identifier kinds to replace (default all: ``ALL_KINDS``).
-        return_report: also return a :class:`PhiReport` (counts per kind; never the identifiers themselves).
-        num_proc: processes for ``Dataset.map``.
-
-    Returns:
-        The scrubbed dataset (same columns and rows), and the report if asked for.
-    """
-    columns = [columns] if isinstance(columns, str) else list(columns)
-    missing = [name for name in columns if name not in dataset.column_names]
-    if missing:
-        raise ValueError(f"columns {missing} not in the dataset; it has {dataset.column_names}")
-    kinds = _check_kinds(kinds)
-
-    def scrub_row(row: dict) -> dict:
-        counts: Counter = Counter()
-        for name in columns:
-            if isinstance(row[name], str):
-                row[name], matches = scrub_text(row[name], kinds=kinds)
-                counts.update(match.kind for match in matches)
-        row["_phi_counts"] = [[kind, count] for kind, count in sorted(counts.items())] or [["", 0]]
-        return row
-
-    scrubbed = dataset.map(scrub_row, num_proc=num_proc, desc="Scrubbing PHI")
-    report = PhiReport(rows=len(scrubbed))
-    for counts in scrubbed["_phi_counts"]:
-        row_total = 0
-        for kind, count in counts:
-            if kind:
-                report.replacements[kind] += int(count)
-                row_total += int(count)
-        report.rows_changed += row_total > 0
-    scrubbed = scrubbed.remove_columns("_phi_counts")
-    logger.info("scrub_phi: %d of %d rows changed; replacements %s", report.rows_changed, report.rows,
-                dict(report.replacements))
-    return (scrubbed, report) if return_report else scrubbed

@@ -10,6 +10,9 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.base.modules import Normalize
 from transformers import AutoConfig
 
+from sbert_med.modules.eos import eos_tower
+from sbert_med.modules.towers import encoder_tower
+
 logger = logging.getLogger(__name__)
 
 BackboneKind = Literal["auto", "encoder", "decoder"]
@@ -74,8 +77,6 @@ def long_context_model(
     if kind == "auto":
         architectures = getattr(config, "architectures", None) or []
         kind = "decoder" if any(name.endswith("ForCausalLM") for name in architectures) else "encoder"
-    from sbert_med.modules import encoder_tower, eos_tower
-
     if kind == "decoder":
         modules = eos_tower(model_name_or_path, max_seq_length=max_seq_length, **kwargs)
     else:

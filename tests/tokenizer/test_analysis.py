@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 from transformers import AutoTokenizer
 
-from sbert_med.medeir import analyze_tokenizer
+from sbert_med.tokenizer import analyze_tokenizer
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from sbert_med.medeir import read_texts
+from sbert_med.data.corpus import read_glossary_terms, read_texts
 
 
 def test_read_txt_jsonl_tsv(tmp_path):
@@ -33,6 +33,17 @@ def test_bad_files_name_file_and_line(tmp_path):
         read_texts(tmp_path / "nope.txt")
 
 
-def test_real_glossary_terms(glossary_terms):
+def test_real_glossary_terms(shared_data):
+    glossary_terms = read_glossary_terms(shared_data / "openstax_ap2e" / "glossary.tsv")
     assert len(glossary_terms) > 3000
     assert "anatomy" in glossary_terms and len(set(glossary_terms)) == len(glossary_terms)
+
+
+@pytest.mark.parametrize("name", ["latin1.txt", "latin1.tsv", "latin1.jsonl"])
+def test_non_utf8_file_names_file_and_line(tmp_path, name):
+    path = tmp_path / name
+    text = {"txt": "ok\ncaf\xe9\n", "tsv": "text\nok\ncaf\xe9\n", "jsonl": '{"text": "ok"}\n{"text": "caf\xe9"}\n'}
+    path.write_bytes(text[name.split(".")[1]].encode("latin-1"))
+    line = 3 if name.endswith(".tsv") else 2
+    with pytest.raises(ValueError, match=rf"{name}, line {line}, column \d+: not valid UTF-8"):
+        read_texts(path)

@@ -8,8 +8,6 @@ model but a corpus-encoding function used by evaluation and indexing: each docum
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -20,7 +18,9 @@ import numpy as np
 from sentence_transformers import SentenceTransformer
 from tqdm.auto import tqdm
 
-from sbert_med.medeir._towers import find_transformer
+from sbert_med.encoding.cache import EncodingCache
+from sbert_med.encoding.fingerprint import model_fingerprint
+from sbert_med.modules.routes import find_transformer
 
 logger = logging.getLogger(__name__)
 
@@ -95,9 +95,10 @@ def encode_long_documents(
         pooling: ``"mean"`` averages the (normalised) window embeddings, ``"max"`` takes the element-wise maximum;
             the result is normalised again.
         batch_size: Windows per forward pass.
-        cache_dir: If set, embeddings are written there block by block; a rerun with the same documents and
-            settings reuses the finished blocks (resume after a crash without re-encoding).
-        block_size: Documents per cached block.
+        cache_dir: If set, the document vectors are stored there (:class:`~sbert_med.encoding.EncodingCache`,
+            keyed by the model's fingerprint and these settings) block by block; a rerun reuses every finished
+            block (resume after a crash without re-encoding).
+        block_size: Documents per block (one cache shard).
         show_progress_bar: Show a progress bar over the documents.
 
     Returns:
@@ -107,7 +108,7 @@ def encode_long_documents(
     Example::
 
         from sentence_transformers import SentenceTransformer
-        from sbert_med.medeir import encode_long_documents
+        from sbert_med.encoding import encode_long_documents
 
         model = SentenceTransformer("sentence-transformers/all-MiniLM-L6-v2")
         embeddings, report = encode_long_documents(model, long_docs, chunk_tokens=200, stride=32)
@@ -135,19 +136,27 @@ def encode_long_documents(
     report = LongDocumentReport(mode=mode, window_tokens=window)
     if mode == "chunk":
         report.chunk_tokens, report.stride, report.pooling = chunk_tokens, stride, pooling
-    cache = _BlockCache(cache_dir, documents, settings=report.to_dict() | {"prompt": prompt}) if cache_dir else None
+    cache = None
+    if cache_dir is not None:
+        key = {"model": model_fingerprint(model), "route": "document", "prompt": prompt,
+               "long_documents": report.to_dict()}
+        cache = EncodingCache(cache_dir, key, info={"producer": "encode_long_documents"})
     blocks = []
     progress = tqdm(total=len(documents), desc="Encoding documents", disable=not show_progress_bar)
-    for block_index, start in enumerate(range(0, len(documents), block_size)):
+    for start in range(0, len(documents), block_size):
         block_documents = list(documents[start : start + block_size])
-        cached = cache.load(block_index) if cache else None
-        if cached is None:
-            cached = _encode_block(model, block_documents, mode=mode, chunk_tokens=chunk_tokens, stride=stride,
-                                   pooling=pooling, prompt=prompt, window=window, batch_size=batch_size)
-            if cache:
-                cache.save(block_index, *cached)
-        embeddings, block_report = cached
-        blocks.append(embeddings)
+        chunks, block_report = _plan_block(model, block_documents, mode=mode, chunk_tokens=chunk_tokens,
+                                           stride=stride, window=window)
+        chunks_of = dict(zip(block_documents, chunks))
+
+        def embed(texts: list[str], chunks_of=chunks_of) -> np.ndarray:
+            return _embed_documents(model, [chunks_of[text] for text in texts], pooling=pooling, prompt=prompt,
+                                    batch_size=batch_size)
+
+        if cache is None:
+            blocks.append(embed(block_documents))
+        else:
+            blocks.append(cache.encode(block_documents, embed, chunk_size=block_size, show_progress_bar=False))
         report.add(block_report)
         progress.update(len(block_documents))
     progress.close()
@@ -188,7 +197,8 @@ def _count_tokens(tokenizer, text: str) -> int:
     return len(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
 
 
-def _encode_block(model, documents, *, mode, chunk_tokens, stride, pooling, prompt, window, batch_size):
+def _plan_block(model, documents, *, mode, chunk_tokens, stride, window) -> tuple[list[list[str]], LongDocumentReport]:
+    """The model inputs of each document (its windows, or the document itself when truncating) and the report."""
     tokenizer = _document_tokenizer(model)
     lengths = [len(ids) for ids in tokenizer(documents, add_special_tokens=False, verbose=False)["input_ids"]]
     report = LongDocumentReport(mode=mode, window_tokens=window, num_documents=len(documents),
@@ -198,29 +208,34 @@ def _encode_block(model, documents, *, mode, chunk_tokens, stride, pooling, prom
         report.num_chunks = len(documents)
         report.num_truncated_documents = report.num_long_documents
         report.num_truncated_tokens = sum(max(length - window, 0) for length in lengths)
-        embeddings = model.encode_document(documents, prompt=prompt, batch_size=batch_size,
-                                           normalize_embeddings=True, convert_to_numpy=True)
-        return embeddings.astype(np.float32), report
-    chunks, owner = [], []
-    for index, document in enumerate(documents):
-        pieces = split_into_chunks(tokenizer, document, chunk_tokens=chunk_tokens, stride=stride)
-        chunks += pieces
-        owner += [index] * len(pieces)
-    report.num_chunks = len(chunks)
-    chunk_lengths = [len(ids) for ids in tokenizer(chunks, add_special_tokens=False, verbose=False)["input_ids"]]
+        return [[document] for document in documents], report
+    chunks = [split_into_chunks(tokenizer, document, chunk_tokens=chunk_tokens, stride=stride)
+              for document in documents]
+    flat = [chunk for pieces in chunks for chunk in pieces]
+    owner = [index for index, pieces in enumerate(chunks) for _ in pieces]
+    report.num_chunks = len(flat)
+    chunk_lengths = [len(ids) for ids in tokenizer(flat, add_special_tokens=False, verbose=False)["input_ids"]]
     overflow = [(length - window) for length in chunk_lengths if length > window]
     if overflow:  # re-tokenising a window's text can add a token at its edges; count it rather than hide it
         report.num_truncated_documents = len({owner[i] for i, n in enumerate(chunk_lengths) if n > window})
         report.num_truncated_tokens = sum(overflow)
-    chunk_embeddings = model.encode_document(chunks, prompt=prompt, batch_size=batch_size,
-                                             normalize_embeddings=True, convert_to_numpy=True)
-    owner = np.asarray(owner)
+    return chunks, report
+
+
+def _embed_documents(model, chunks: list[list[str]], *, pooling, prompt, batch_size) -> np.ndarray:
+    """One unit-norm vector per document: its single input embedded as it is, or its windows pooled."""
+    flat = [chunk for pieces in chunks for chunk in pieces]
+    embeddings = model.encode_document(flat, prompt=prompt, batch_size=batch_size, normalize_embeddings=True,
+                                       convert_to_numpy=True).astype(np.float32)
+    if len(flat) == len(chunks):  # one input per document: nothing to pool
+        return embeddings
+    owner = np.repeat(np.arange(len(chunks)), [len(pieces) for pieces in chunks])
     pooled = np.stack([
-        chunk_embeddings[owner == index].mean(axis=0) if pooling == "mean" else chunk_embeddings[owner == index].max(0)
-        for index in range(len(documents))
+        embeddings[owner == index].mean(axis=0) if pooling == "mean" else embeddings[owner == index].max(0)
+        for index in range(len(chunks))
     ])
     pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-    return pooled.astype(np.float32), report
+    return pooled.astype(np.float32)
 
 
 def _document_prompt(model: SentenceTransformer) -> str:
@@ -257,29 +272,3 @@ def _window_tokens(model: SentenceTransformer, prompt: str) -> int:
     if max_length - overhead < 1:
         raise ValueError(f"max_seq_length={max_length} leaves no room for text next to the prompt {prompt!r}")
     return max_length - overhead
-
-
-class _BlockCache:
-    """Embeddings of finished document blocks on disk, keyed by a hash of the documents and the settings."""
-
-    def __init__(self, folder: str | Path, documents: Sequence[str], *, settings: dict) -> None:
-        digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
-        for document in documents:
-            digest.update(document.encode())
-            digest.update(b"\0")
-        self.folder = Path(folder) / digest.hexdigest()[:16]
-        self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / "settings.json").write_text(json.dumps(settings | {"num_documents": len(documents)}))
-
-    def load(self, index: int) -> tuple[np.ndarray, LongDocumentReport] | None:
-        array, meta = self.folder / f"block_{index:06d}.npy", self.folder / f"block_{index:06d}.json"
-        if not (array.is_file() and meta.is_file()):
-            return None
-        return np.load(array), LongDocumentReport(**json.loads(meta.read_text()))
-
-    def save(self, index: int, embeddings: np.ndarray, report: LongDocumentReport) -> None:
-        array, meta = self.folder / f"block_{index:06d}.npy", self.folder / f"block_{index:06d}.json"
-        temporary = array.with_suffix(".tmp.npy")
-        np.save(temporary, embeddings)
-        temporary.replace(array)  # the .json is written last: a block is finished only when both exist
-        meta.write_text(json.dumps(report.to_dict()))

@@ -6,7 +6,7 @@ import torch
 from sentence_transformers import SentenceTransformer
 from tokenizers import AddedToken
 
-from sbert_med.medeir import (
+from sbert_med.tokenizer import (
     analyze_tokenizer,
     check_untouched_tokenization,
     extend_tokenizer,
