@@ -90,10 +90,10 @@ class FilterConfig:
 
 @dataclasses.dataclass
 class DiversifyConfig:
-    """:func:`sbert_med.data.diversify` over the queries; ``threshold`` None uses its default."""
+    """:func:`sbert_med.data.diversify` over the queries; ``threshold`` None uses its default for the ``route``."""
 
     enabled: bool = True
-    kind: str = "query"
+    route: str = "query"
     threshold: float | None = None
 
 
@@ -499,24 +499,20 @@ class SyntheticPipeline:
 
     # mine -----------------------------------------------------------------------------------------------------
     def _mine(self, rows: Dataset) -> tuple[Dataset, dict]:
-        result, report = _call_mine(rows, self._encoder(self.config.model), self.config.mine)
+        result, report = _call_mine(rows, self._encoder(self.config.model), self.config.mine,
+                                    self.output_dir / "encodings")
         return result, _report("mine", len(rows), len(result), report["dropped"], counts=report["counts"])
 
     # decontaminate --------------------------------------------------------------------------------------------
     def _decontaminate(self, rows: Dataset) -> tuple[Dataset, dict]:
         eval_sets = self._eval_sets()
-        ids = set(eval_sets["ids"])
-        by_id = [index for index, source in enumerate(rows["source_id"]) if str(source) in ids]
-        dropped = {"eval_id": len(by_id)} if by_id else {}
-        rows = rows.select(sorted(set(range(len(rows))) - set(by_id)))
         text_columns = [name for name in rows.column_names if name in ("query", "document")
                         or name.startswith("negative")]
-        result, report = _call_decontaminate(rows, eval_sets["queries"] + eval_sets["documents"], text_columns)
-        for reason, count in report["dropped"].items():
-            dropped[reason] = dropped.get(reason, 0) + count
-        return result, _report("decontaminate", len(rows) + len(by_id), len(result), dropped,
+        result, report = _call_decontaminate(rows, eval_sets["queries"] + eval_sets["documents"], eval_sets["ids"],
+                                             text_columns)
+        return result, _report("decontaminate", len(rows), len(result), report["dropped"],
                                eval_texts=len(eval_sets["queries"]) + len(eval_sets["documents"]),
-                               eval_ids=len(ids))
+                               eval_ids=len(eval_sets["ids"]))
 
     # train ----------------------------------------------------------------------------------------------------
     def _train(self, rows: Dataset, documents: Dataset) -> tuple[dict, dict]:
@@ -746,17 +742,18 @@ def _call_diversify(rows: Dataset, model, options: DiversifyConfig) -> tuple[Dat
     from sbert_med.data import diversify
 
     extra = {"threshold": options.threshold} if options.threshold is not None else {}
-    result, report = diversify(rows, column="query", kind=options.kind, model=model, return_report=True, **extra)
+    result, report = diversify(rows, column="query", route=options.route, model=model, return_report=True, **extra)
     return result, _report_dict(report)
 
 
-def _call_mine(rows: Dataset, model, options: MineConfig) -> tuple[Dataset, dict]:
+def _call_mine(rows: Dataset, model, options: MineConfig, cache_dir: Path | None = None) -> tuple[Dataset, dict]:
     from sbert_med.data import mine_negatives
 
-    result, report = mine_negatives(rows, model=model, anchor_column="query", positive_column="document",
+    result, report = mine_negatives(rows, model, anchor_column="query", positive_column="document",
                                     group_column="source_id", num_negatives=options.num_negatives,
                                     range_min=options.range_min, relative_margin=options.relative_margin,
-                                    output_format="n-tuple", return_report=True)
+                                    output_format="n-tuple", cache_dir=cache_dir, show_progress_bar=False,
+                                    return_report=True)
     return result, _report_dict(report)
 
 
@@ -788,11 +785,13 @@ def _call_eval_texts(tasks: list[EvalTask]) -> dict:
             "titles": titles, "ids": sorted(ids)}
 
 
-def _call_decontaminate(rows: Dataset, eval_texts: list[str], columns: list[str]) -> tuple[Dataset, dict]:
+def _call_decontaminate(rows: Dataset, eval_texts: list[str], eval_ids: list[str],
+                        columns: list[str]) -> tuple[Dataset, dict]:
     from sbert_med.data import decontaminate
 
-    result, report = decontaminate(rows, eval_texts=eval_texts, columns=columns, show_progress_bar=False,
-                                   return_report=True)
+    # by id: a row whose source PMID is an evaluation id (query or document); by text: every text column
+    result, report = decontaminate(rows, eval_texts=eval_texts, eval_ids=eval_ids, columns=columns,
+                                   id_columns=["source_id"], show_progress_bar=False, return_report=True)
     return result, _report_dict(report)
 
 

@@ -76,7 +76,7 @@ baseline: true
 documents: {{medline: [{medline}], max_documents: 100, min_abstract_words: 20}}
 generator: {{kind: openai, base_url: "{base_url}", model: test-llm, api_key_env: null, max_concurrency: 2}}
 filter: {{min_score: -1.0}}
-diversify: {{enabled: true, kind: query, threshold: 0.999}}
+diversify: {{enabled: true, route: query, threshold: 0.999}}
 mine: {{num_negatives: 1, relative_margin: null}}
 evaluation:
   - {{name: tiny, kind: beir, path: {eval_folder}, split: test}}
