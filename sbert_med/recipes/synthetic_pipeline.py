@@ -503,7 +503,10 @@ class SyntheticPipeline:
     def _mine(self, rows: Dataset) -> tuple[Dataset, dict]:
         result, report = _call_mine(rows, self._encoder(self.config.model), self.config.mine,
                                     self.output_dir / "encodings")
-        return result, _report("mine", len(rows), len(result), report["dropped"], counts=report["counts"])
+        # the funnel counts rows; the miner's own drops are candidate negatives (kept in candidates_dropped)
+        lost = len(rows) - len(result)
+        return result, _report("mine", len(rows), len(result), {"no_negative_left": lost} if lost else {},
+                               counts=report["counts"], candidates_dropped=report["dropped"])
 
     # decontaminate --------------------------------------------------------------------------------------------
     def _decontaminate(self, rows: Dataset) -> tuple[Dataset, dict]:
