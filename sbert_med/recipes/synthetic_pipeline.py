@@ -156,7 +156,9 @@ def _build(cls, values: Any, where: str):
     return cls(**values)
 
 
-def _expand(path: str, base: Path) -> str:
+def _expand(path: str, base: Path, data_dir: str | None = None) -> str:
+    if data_dir is not None:
+        path = path.replace("${DATA_DIR}", str(data_dir))
     expanded = Path(os.path.expanduser(os.path.expandvars(path)))
     return str(expanded if expanded.is_absolute() or not (base / expanded).exists() else base / expanded)
 
@@ -177,8 +179,6 @@ def load_pipeline_config(path: str | os.PathLike, *, data_dir: str | None = None
     if not isinstance(raw, dict):
         raise PipelineError(f"{path}: expected a mapping at the top level")
     raw.pop("recipe", None)
-    if data_dir is not None:
-        os.environ["DATA_DIR"] = str(data_dir)
     values: dict[str, Any] = {}
     for key, value in raw.items():
         if key in _SECTIONS:
@@ -195,11 +195,14 @@ def load_pipeline_config(path: str | os.PathLike, *, data_dir: str | None = None
         raise PipelineError(f"{path}: {exc}") from None
     base = path.parent
     config.model = _expand(config.model, base) if config.model else config.model
-    config.documents.medline = [_expand(entry, base) for entry in config.documents.medline]
+    config.documents.medline = [_expand(entry, base, data_dir) for entry in config.documents.medline]
     if config.generator.kind == "transformers" and config.generator.model:
         config.generator.model = _expand(config.generator.model, base)
     for task in config.evaluation:
-        task.path = _expand(task.path, base)
+        task.path = _expand(task.path, base, data_dir)
+        if "${DATA_DIR}" in task.path:
+            raise PipelineError(f"{path}: evaluation task {task.name!r}: path {task.path!r} needs --data-dir "
+                                "(or the DATA_DIR environment variable)")
         if task.kind not in ("beir", "sts"):
             raise PipelineError(f"{path}: evaluation task {task.name!r}: kind must be 'beir' or 'sts', "
                                 f"got {task.kind!r}")
@@ -870,8 +873,8 @@ def main(argv: list[str] | None = None) -> int:
         pipeline = SyntheticPipeline(config)
         pipeline.new_generation = not args.no_new_generation
         card = pipeline.run(until=args.until)
-    except (PipelineError, ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (PipelineError, ValueError, OSError) as exc:  # OSError: files, model folders
+        print(f"error: {exc}".splitlines()[0], file=sys.stderr)
         return 2
     print(json.dumps({"funnel": card["funnel"], "results": card["results"]}, indent=2))
     return 0

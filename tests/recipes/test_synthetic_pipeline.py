@@ -133,3 +133,8 @@ def test_config_errors_are_one_line(tmp_path, capsys):
         load_pipeline_config(bad)
     with pytest.raises(PipelineError, match="no such config file"):
         load_pipeline_config(tmp_path / "missing.yaml")
+    bad.write_text("generator: {kind: openai, model: x}\ndocuments: {medline: [a.xml]}\n"
+                   "evaluation: [{name: nf, kind: beir, path: '${DATA_DIR}/nfcorpus'}]\n")
+    with pytest.raises(PipelineError, match=r"evaluation task 'nf': path .* needs --data-dir"):
+        load_pipeline_config(bad)
+    assert load_pipeline_config(bad, data_dir="/data").evaluation[0].path == "/data/nfcorpus"
