@@ -2,7 +2,8 @@
 
 The files NLM distributes (``pubmedYYnNNNN.xml.gz`` from the annual baseline and daily updates) are read as a stream
 with :func:`xml.etree.ElementTree.iterparse`, one ``PubmedArticle`` at a time, so a 40 MB file never sits in memory
-as a tree. MEDLINE data is distributed under NLM's terms and conditions
+as a tree. ``PubmedBookArticle`` entries and the ``DeleteCitation`` lists of update files are not read. MEDLINE data
+is distributed under NLM's terms and conditions
 (https://www.nlm.nih.gov/databases/download/terms_and_conditions.html); a model card built from it should say so.
 """
 
