@@ -70,9 +70,9 @@ def embed(texts: list[str], cache: Path, encoder: str = "static") -> np.ndarray:
     from sentence_transformers import SentenceTransformer
 
     from sbert_med.encoding import encode_cached
-    from sbert_med.resources import packaged_minilm_path
+    from sbert_med.models import resolve_model
 
-    model = SentenceTransformer(packaged_minilm_path(), device="cpu")
+    model = SentenceTransformer(resolve_model("minilm"), device="cpu")
     model.max_seq_length = 128
     return encode_cached(model, texts, cache_dir=cache / "minilm_diversify", route="document", chunk_size=8192,
                          batch_size=128)
@@ -86,13 +86,13 @@ def static_embed(texts: list[str], cache: Path) -> np.ndarray:
     from sentence_transformers.sentence_transformer.modules import StaticEmbedding
     from transformers import AutoTokenizer
 
-    from sbert_med.resources import packaged_minilm_path
+    from sbert_med.models import resolve_model
 
     digest = hashlib.sha256("\0".join(texts).encode()).hexdigest()[:16]
     path = cache / f"static_minilm_{digest}.npy"
     if path.exists():
         return np.load(path)
-    folder = packaged_minilm_path()
+    folder = resolve_model("minilm")
     weights = load_file(f"{folder}/model.safetensors")["embeddings.word_embeddings.weight"]
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = SentenceTransformer(modules=[StaticEmbedding(tokenizer, embedding_weights=weights)], device="cpu")

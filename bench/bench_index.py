@@ -139,11 +139,11 @@ def main() -> None:
     from threadpoolctl import threadpool_limits
 
     from sbert_med.index import MedIndex, build_index
-    from sbert_med.resources import packaged_minilm_path
+    from sbert_med.models import resolve_model
 
     work = Path(args.work)
     corpus = shuffled_corpus(args.max_docs)
-    model = SentenceTransformer(packaged_minilm_path(), device="cpu")
+    model = SentenceTransformer(resolve_model("minilm"), device="cpu")
     model.max_seq_length = 256
     name = "sentence-transformers/all-MiniLM-L6-v2"
     full_shards = work / "medquad_minilm_shuffled"

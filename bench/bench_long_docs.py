@@ -123,17 +123,16 @@ def main() -> None:
     from sentence_transformers import SentenceTransformer
 
     from sbert_med.encoding import encode_long_documents
+    from sbert_med.models import resolve_model
     from sbert_med.modules import long_context_model
-    from sbert_med.resources import offline_models_dir, packaged_minilm_path
 
     torch.set_num_threads(2)
-    models_dir = offline_models_dir()
-    minilm = SentenceTransformer(packaged_minilm_path(), device="cpu")
-    gemma = SentenceTransformer(str(models_dir / "embeddinggemma-300m"), device="cpu")
+    minilm = SentenceTransformer(resolve_model("minilm"), device="cpu")
+    gemma = SentenceTransformer(resolve_model("embeddinggemma-300m"), device="cpu")
     tokenizers = {"minilm": minilm.tokenizer, "embeddinggemma": gemma.tokenizer}
     smollm2 = None
     if args.with_smollm2:
-        smollm2 = long_context_model(str(models_dir / "smollm2-135m"), max_seq_length=8192)
+        smollm2 = long_context_model(resolve_model("smollm2-135m"), max_seq_length=8192)
         tokenizers["smollm2"] = smollm2.tokenizer
     queries, documents, answer_starts, lengths = build_task(
         tokenizers, num_queries=args.num_queries, prefix_tokens=args.prefix_tokens,

@@ -30,10 +30,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from sbert_med.data.beir import load_beir  # noqa: E402
-from sbert_med.recipes._common import ir_evaluator, short_metrics  # noqa: E402
-from sbert_med.recipes.embedding_cache import encode_cached  # noqa: E402
+from sbert_med.encoding import encode_cached  # noqa: E402
+from sbert_med.models import resolve_model  # noqa: E402
+from sbert_med.recipes.evaluators import ir_evaluator, short_metrics  # noqa: E402
 from sbert_med.recipes.mar import MARConfig, train_mar  # noqa: E402
-from sbert_med.resources import offline_models_dir, packaged_minilm_path  # noqa: E402
 
 SHARED_DATA = Path(os.environ.get("SBERT_MED_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "data"
 
@@ -41,8 +41,8 @@ SHARED_DATA = Path(os.environ.get("SBERT_MED_SHARED", Path(__file__).resolve().p
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="/tmp/bench_mar")
-    parser.add_argument("--query-model", default=packaged_minilm_path())
-    parser.add_argument("--document-model", default=str(offline_models_dir() / "smollm2-135m"))
+    parser.add_argument("--query-model", default="minilm")
+    parser.add_argument("--document-model", default="smollm2-135m")
     parser.add_argument("--train-examples", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--test-queries", type=int, default=300, help="0: all 300 test_mini queries")
@@ -57,6 +57,7 @@ def main() -> None:
     parser.add_argument("--stage1-lr", type=float, default=1e-3)
     parser.add_argument("--stage2-lr", type=float, default=1e-4, help="both towers (the paper's one rate)")
     args = parser.parse_args()
+    args.query_model, args.document_model = resolve_model(args.query_model), resolve_model(args.document_model)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from sentence_transformers import SentenceTransformer
 
@@ -132,7 +133,7 @@ def main() -> None:
             model.max_seq_length = args.document_max_length
         start = time.perf_counter()
         corpus_emb = encode_cached(
-            model, evaluator.corpus, cache_dir=out / "cache" / doc_key, task="document", batch_size=args.batch_size
+            model, evaluator.corpus, cache_dir=out / "cache" / doc_key, route="document", batch_size=args.batch_size
         )
         metrics = short_metrics(evaluator(model, corpus_embeddings=torch.from_numpy(corpus_emb)), "test")
         results[label] = {**metrics, "eval_s": time.perf_counter() - start, "document_cache": doc_key}

@@ -30,10 +30,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from sbert_med.data.beir import load_beir  # noqa: E402
-from sbert_med.recipes._common import ir_evaluator, short_metrics  # noqa: E402
-from sbert_med.recipes.embedding_cache import encode_cached  # noqa: E402
+from sbert_med.encoding import encode_cached  # noqa: E402
+from sbert_med.models import resolve_model  # noqa: E402
+from sbert_med.recipes.evaluators import ir_evaluator, short_metrics  # noqa: E402
 from sbert_med.recipes.medembed import MedEmbedConfig, train_medembed  # noqa: E402
-from sbert_med.resources import packaged_minilm_path  # noqa: E402
 
 SHARED_DATA = Path(os.environ.get("SBERT_MED_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "data"
 METRICS = ("ndcg@10", "mrr@10", "recall@100")
@@ -44,7 +44,7 @@ def evaluate(model, split, *, name: str, cache_dir: Path, batch_size: int, max_l
     if max_length:
         model.max_seq_length = max_length
     evaluator = ir_evaluator(split, name=name, batch_size=batch_size, show_progress_bar=False)
-    corpus_emb = encode_cached(model, evaluator.corpus, cache_dir=cache_dir, task="document", batch_size=batch_size)
+    corpus_emb = encode_cached(model, evaluator.corpus, cache_dir=cache_dir, route="document", batch_size=batch_size)
     metrics = short_metrics(evaluator(model, corpus_embeddings=torch.from_numpy(corpus_emb)), name)
     model.max_seq_length = default_length
     return metrics
@@ -53,7 +53,7 @@ def evaluate(model, split, *, name: str, cache_dir: Path, batch_size: int, max_l
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="/tmp/bench_medembed")
-    parser.add_argument("--model", default=packaged_minilm_path())
+    parser.add_argument("--model", default="minilm")
     parser.add_argument("--train-examples", type=int, default=512)
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -66,6 +66,7 @@ def main() -> None:
     parser.add_argument("--nfcorpus-max-queries", type=int, default=30)
     parser.add_argument("--nfcorpus-max-corpus", type=int, default=1000)
     args = parser.parse_args()
+    args.model = resolve_model(args.model)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from sentence_transformers import SentenceTransformer
 

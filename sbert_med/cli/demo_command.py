@@ -17,7 +17,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("--output", "-o", default="runs/demo", help="output folder (default: runs/demo)")
-    parser.add_argument("--model", default=None, help="base model path or Hub id (default: packaged all-MiniLM-L6-v2)")
+    parser.add_argument("--model", default=None, help="base model: folder, Hub id or known name (default: minilm)")
     parser.add_argument(
         "--dataset", default="icd10cm", help="'icd10cm' or a BEIR folder with qrels/train.tsv and qrels/test.tsv"
     )

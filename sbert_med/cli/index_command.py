@@ -66,8 +66,12 @@ def _load_model(name: str, max_seq_length: int | None = None):
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from sbert_med.index import build_index
+    from pathlib import Path
 
+    from sbert_med.index import build_index
+    from sbert_med.index.build import check_output_dir
+
+    check_output_dir(Path(args.out), args.corpus, args.overwrite)  # before the model loads
     model = _load_model(args.model, args.max_seq_length)
     index = build_index(
         model, args.corpus, args.out, kind=args.kind, precision=args.precision, similarity=args.similarity,

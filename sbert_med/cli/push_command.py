@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from sbert_med.hub.card_data import FAMILIES
+from sbert_med.hub.template_files import FAMILIES
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -24,16 +24,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dry-run", metavar="DIR", default=None,
                         help="write exactly what would be uploaded into DIR and upload nothing")
     parser.add_argument("--family", choices=FAMILIES, default=None,
-                        help="card template, when MODEL_DIR was not saved with save_with_card")
+                        help="the model family, when MODEL_DIR was not saved with save_with_card (default: a neutral "
+                             "card for a plain model)")
+    parser.add_argument("--base-model", action="append", default=None, metavar="[ROUTE=]HUB_ID",
+                        help="Hub id of the base model shown in the card (repeat with query=/document= for the "
+                             "towers of an asymmetric model); default: taken from the model when it is known")
     parser.add_argument("--commit-message", default="Upload medical embedding model (sbert-med)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from sbert_med.hub import push_model
+    from sbert_med.hub.base_model import parse_base_models
 
     result = push_model(args.model_dir, args.repo_id, private=args.private, dry_run_dir=args.dry_run,
-                        family=args.family, commit_message=args.commit_message)
+                        family=args.family, commit_message=args.commit_message,
+                        base_models=parse_base_models(args.base_model))
     visibility = "private" if result.private else "public"
     if result.dry_run_dir:
         print(f"dry run: {len(result.files)} files for {result.repo_id} ({visibility}) "

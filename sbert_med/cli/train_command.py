@@ -13,7 +13,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("config", help="YAML or JSON recipe config")
     parser.add_argument("--output", "-o", default=None, help="output folder (overrides output_dir)")
-    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in the output folder")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the last checkpoint in the output folder (refused for another config's run)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a run of another config in the output folder (without it, that is an error)",
+    )
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -33,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
         overrides.append(f"output_dir={args.output}")
     if args.resume:
         overrides.append("resume=true")
+    if args.overwrite:
+        overrides.append("overwrite=true")
     config = load_recipe_config(args.config, overrides)
     print(f"sbert-med train: recipe {config.recipe!r} -> {config.output_dir}")
     model_dir = run_recipe(config)

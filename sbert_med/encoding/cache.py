@@ -119,8 +119,9 @@ class EncodingCache:
         return np.stack(rows).astype(np.float32) if rows else np.zeros((0, 0), dtype=np.float32)
 
     # ------------------------------------------------------------------ writing
-    def add(self, texts: Sequence[str], vectors: np.ndarray) -> None:
-        """Store one shard: the vectors first, then the keys file that marks the shard complete."""
+    def add(self, texts: Sequence[str], vectors: np.ndarray) -> Path:
+        """Store one shard: the vectors first, then the keys file that marks the shard complete; returns the path
+        of the shard's vectors."""
         vectors = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32))
         if vectors.ndim != 2 or vectors.shape[0] != len(texts):
             raise ValueError(f"expected {len(texts)} vectors as a 2-d array, got shape {vectors.shape}")
@@ -131,6 +132,7 @@ class EncodingCache:
         self._next_shard += 1
         for row, key in enumerate(keys):
             self._where.setdefault(key, (shard, row))
+        return self.folder / f"{shard:05d}.npy"
 
     def encode(
         self,

@@ -69,7 +69,11 @@ def _tokenizers(model) -> list[str]:
             continue
         backend = getattr(tokenizer, "backend_tokenizer", None)
         if backend is not None:
-            out.append(f"{name}:{backend.to_str()}")
+            # truncation/padding are per-call runtime state (set by the first encode), not the tokenizer's definition
+            definition = json.loads(backend.to_str())
+            definition.pop("truncation", None)
+            definition.pop("padding", None)
+            out.append(f"{name}:{json.dumps(definition, sort_keys=True)}")
         else:  # slow tokenizer: its vocabulary and special tokens
             out.append(f"{name}:{json.dumps(tokenizer.get_vocab(), sort_keys=True)}:{tokenizer.all_special_tokens}")
         out.append(f"{name}:padding_side={getattr(tokenizer, 'padding_side', None)}")

@@ -1,4 +1,5 @@
-"""Evaluation: MTEB-comparable retrieval, STS, paraphrase Acc@K, efficiency, reports and plots.
+"""Evaluation: sentence-transformers evaluators for MTEB-comparable retrieval, STS and paraphrase Acc@K (usable as
+``evaluator=`` in any trainer), the thin functions over them, the model suite, efficiency, reports and plots.
 
 Names are imported on first use, so ``from sbert_med.evaluation import ir_evaluator`` does not import mteb.
 Local BEIR folders are read with :func:`sbert_med.data.load_beir`.
@@ -12,13 +13,16 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS = {
     "ir_evaluator": "ir_evaluator",
     "CachedSentenceTransformerEncoder": "cached_encoder",
-    "EmbeddingStore": "cached_encoder",
     "measure_efficiency": "efficiency",
     "measure_route_speed": "efficiency",
     "MTEBDataUnavailableError": "mteb_tasks",
     "beir_retrieval_task": "mteb_tasks",
     "mteb_tasks_by_name": "mteb_tasks",
     "paraphrase_accuracy": "paraphrase",
+    "ParaphraseAccuracyEvaluator": "paraphrase_evaluator",
+    "RetrievalEvaluator": "retrieval_evaluator",
+    "STSEvaluator": "sts_evaluator",
+    "sts_evaluator": "sts",
     "markdown_table": "report",
     "plot_matryoshka": "report",
     "plot_quality_vs_speed": "report",
@@ -33,7 +37,10 @@ _EXPORTS = {
 
 __all__ = [
     "CachedSentenceTransformerEncoder",
-    "EmbeddingStore",
+    "ParaphraseAccuracyEvaluator",
+    "RetrievalEvaluator",
+    "STSEvaluator",
+    "sts_evaluator",
     "MTEBDataUnavailableError",
     "STSData",
     "TaskSpec",
@@ -54,14 +61,17 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from sbert_med.evaluation.cached_encoder import CachedSentenceTransformerEncoder, EmbeddingStore
+    from sbert_med.evaluation.cached_encoder import CachedSentenceTransformerEncoder
     from sbert_med.evaluation.efficiency import measure_efficiency, measure_route_speed
     from sbert_med.evaluation.ir_evaluator import ir_evaluator
     from sbert_med.evaluation.mteb_tasks import MTEBDataUnavailableError, beir_retrieval_task, mteb_tasks_by_name
     from sbert_med.evaluation.paraphrase import paraphrase_accuracy
+    from sbert_med.evaluation.paraphrase_evaluator import ParaphraseAccuracyEvaluator
     from sbert_med.evaluation.report import markdown_table, plot_matryoshka, plot_quality_vs_speed, write_report
     from sbert_med.evaluation.retrieval import evaluate_retrieval
-    from sbert_med.evaluation.sts import STSData, evaluate_sts, load_sts_tsv
+    from sbert_med.evaluation.retrieval_evaluator import RetrievalEvaluator
+    from sbert_med.evaluation.sts import STSData, evaluate_sts, load_sts_tsv, sts_evaluator
+    from sbert_med.evaluation.sts_evaluator import STSEvaluator
     from sbert_med.evaluation.suite import evaluate_models
     from sbert_med.evaluation.task_spec import TaskSpec
 

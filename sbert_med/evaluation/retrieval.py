@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from sbert_med.data.beir import BeirData
-from sbert_med.evaluation.cached_encoder import CachedSentenceTransformerEncoder
 from sbert_med.evaluation.mteb_tasks import beir_retrieval_task
+from sbert_med.evaluation.retrieval_evaluator import RetrievalEvaluator, short_metrics
 
 logger = logging.getLogger(__name__)
 
-#: The metrics copied from MTEB's scores into sbert_med's results (MTEB computes many more).
-RETRIEVAL_METRICS = ("ndcg_at_10", "ndcg_at_100", "map_at_10", "mrr_at_10", "recall_at_10", "recall_at_100",
-                     "precision_at_1")
+#: The metrics kept in sbert_med's results (MTEB computes many more).
+RETRIEVAL_METRICS = ("ndcg@10", "ndcg@100", "map@10", "map@100", "mrr@10", "recall@10", "recall@100",
+                     "precision@1")
 
 
 def bm25_model():
@@ -51,7 +51,8 @@ def evaluate_retrieval(
     batch_size: int = 32,
     show_progress_bar: bool = True,
 ) -> dict[int | None, dict[str, float]]:
-    """Score ``model`` on ``data`` with MTEB's retrieval evaluation (graded nDCG by pytrec_eval, MTEB's search).
+    """Score ``model`` on ``data`` with :class:`RetrievalEvaluator` (MTEB's retrieval evaluation: graded nDCG by
+    pytrec_eval, MTEB's search); a thin function over the evaluator.
 
     Queries are encoded with ``encode_query`` and documents with ``encode_document``, with the model's prompts
     resolved the MTEB way (``"query"``/``"document"`` or ``"Retrieval-query"``/``"Retrieval-document"``).
@@ -67,13 +68,13 @@ def evaluate_retrieval(
         show_progress_bar: Show progress bars.
 
     Returns:
-        {truncate_dim: {metric: value}} with the metrics of :data:`RETRIEVAL_METRICS` (e.g. ``ndcg_at_10``).
+        {truncate_dim: {metric: value}} with the metrics of :data:`RETRIEVAL_METRICS` (e.g. ``ndcg@10``).
     """
-    task = beir_retrieval_task(data)
     results: dict[int | None, dict[str, float]] = {}
     if isinstance(model, str):
         if model != "bm25":
             raise ValueError(f"model must be a SentenceTransformer or 'bm25', got {model!r}")
+        task = beir_retrieval_task(data)
         scores = run_mteb(bm25_model(), [task], batch_size=batch_size, show_progress_bar=show_progress_bar)
         return {None: _pick(scores[task.metadata.name])}
 
@@ -83,12 +84,16 @@ def evaluate_retrieval(
 
         tmp = tempfile.TemporaryDirectory(prefix="sbert_med_emb_")
         cache_dir = tmp.name
+    fingerprint = None
     try:
         for dim in truncate_dims:
-            encoder = CachedSentenceTransformerEncoder(model, cache_dir=cache_dir, truncate_dim=dim)
-            scores = run_mteb(encoder, [task], batch_size=batch_size, show_progress_bar=show_progress_bar)
-            results[dim] = _pick(scores[task.metadata.name])
-            logger.info("%s dim=%s: ndcg@10 %.4f", data.name, dim or "full", results[dim]["ndcg_at_10"])
+            evaluator = RetrievalEvaluator(data, truncate_dim=dim, cache_dir=cache_dir, fingerprint=fingerprint,
+                                           batch_size=batch_size, show_progress_bar=show_progress_bar,
+                                           write_csv=False)
+            scores = short_metrics(evaluator(model), evaluator.name)
+            fingerprint = evaluator.fingerprint
+            results[dim] = {metric: scores[metric] for metric in RETRIEVAL_METRICS}
+            logger.info("%s dim=%s: ndcg@10 %.4f", data.name, dim or "full", results[dim]["ndcg@10"])
     finally:
         if tmp is not None:
             tmp.cleanup()
@@ -96,4 +101,6 @@ def evaluate_retrieval(
 
 
 def _pick(scores: dict[str, Any]) -> dict[str, float]:
-    return {metric: float(scores[metric]) for metric in RETRIEVAL_METRICS if metric in scores}
+    """MTEB's ``ndcg_at_10`` & co. as sbert_med's ``ndcg@10`` keys."""
+    renamed = {key.replace("_at_", "@"): value for key, value in scores.items() if "_at_" in key}
+    return {metric: float(renamed[metric]) for metric in RETRIEVAL_METRICS if metric in renamed}

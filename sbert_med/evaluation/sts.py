@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 logger = logging.getLogger(__name__)
 
 
@@ -81,24 +79,29 @@ def sts_prompt(model: Any, task_name: str | None = None) -> str | None:
     return None
 
 
+def sts_evaluator(data: STSData, *, name: str | None = None, prompt: str | None = None, **kwargs: Any):
+    """An :class:`~sbert_med.evaluation.sts_evaluator.STSEvaluator` over ``data`` (usable as a trainer's
+    ``evaluator=``); ``prompt`` defaults to none, pass ``sts_prompt(model)`` to encode like MTEB."""
+    from sbert_med.evaluation.sts_evaluator import STSEvaluator
+
+    return STSEvaluator(data.sentences1, data.sentences2, data.scores, prompt=prompt,
+                        name=data.name if name is None else name, **kwargs)
+
+
 def evaluate_sts(
     model: Any, data: STSData, *, batch_size: int = 32, truncate_dim: int | None = None,
     show_progress_bar: bool = True,
 ) -> dict[str, float]:
-    """Spearman and Pearson correlation between the cosine similarity of each pair's embeddings and the gold score.
+    """Spearman and Pearson correlation between the cosine similarity of each pair's embeddings and the gold score
+    (a thin function over :class:`~sbert_med.evaluation.sts_evaluator.STSEvaluator`).
 
     Both sentences are encoded with ``model.encode`` and the prompt MTEB uses for STS (:func:`sts_prompt`), as MTEB
-    does for BIOSSES; a Router model uses its default route.
+    does for BIOSSES; a Router model uses its default route. A correlation that is undefined (e.g. every pair gets
+    the same similarity) is ``nan``.
     """
-    from scipy.stats import pearsonr, spearmanr
-
-    prompt = sts_prompt(model)
-    texts = list(dict.fromkeys(data.sentences1 + data.sentences2))
-    embeddings = model.encode(texts, prompt=prompt, batch_size=batch_size, convert_to_numpy=True,
-                              show_progress_bar=show_progress_bar, truncate_dim=truncate_dim)
-    embeddings = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True).clip(min=1e-12)
-    index = {text: i for i, text in enumerate(texts)}
-    a = embeddings[[index[t] for t in data.sentences1]]
-    b = embeddings[[index[t] for t in data.sentences2]]
-    cosine = (a * b).sum(axis=1)
-    return {"spearman": float(spearmanr(cosine, data.scores)[0]), "pearson": float(pearsonr(cosine, data.scores)[0])}
+    evaluator = sts_evaluator(data, prompt=sts_prompt(model), batch_size=batch_size, truncate_dim=truncate_dim,
+                              show_progress_bar=show_progress_bar, write_csv=False)
+    metrics = evaluator(model)
+    prefix = f"{evaluator.name}_" if evaluator.name else ""
+    return {"spearman": float(metrics[f"{prefix}spearman_cosine"]),
+            "pearson": float(metrics[f"{prefix}pearson_cosine"])}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -13,8 +14,9 @@ import torch
 import yaml
 from sentence_transformers.sentence_transformer.model_card import SentenceTransformerModelCardData
 
-from sbert_med.hub.eval_tables import eval_tables
-from sbert_med.hub.model_description import describe_towers, is_asymmetric
+from sbert_med.evaluation.report import eval_tables
+from sbert_med.hub.base_model import is_local_path, resolve_base_model
+from sbert_med.hub.model_description import UNKNOWN_BASE, describe_towers, is_asymmetric
 from sbert_med.hub.template_files import template_path
 
 logger = logging.getLogger(__name__)
@@ -27,6 +29,17 @@ FAMILY_TITLES = {
     "mar": "MAR-style asymmetric medical retrieval model",
     "medeir": "MedEIR-style long-context medical encoder",
 }
+#: The title of a model that was not trained by a family's recipe (a plain model, or one whose recipe is not known).
+NEUTRAL_TITLE = "Sentence embedding model"
+FAMILY_STYLES = {"medembed": "MedEmbed", "cardioembed": "CardioEmbed", "mar": "MAR/CARE", "medeir": "MedEIR"}
+#: Recipe settings that name a base model (shown by Hub id, never by local path).
+MODEL_SETTINGS = ("model", "base_model", "query_model", "document_model", "encoder", "decoder")
+_MAR_SUMMARY = (
+    "An asymmetric [sentence-transformers](https://www.SBERT.net) retrieval model{style}: a small **query\n"
+    "tower** and a large **document tower** behind one `Router`. Queries are encoded with `encode_query` (cheap, at "
+    "query\ntime) and documents with `encode_document` (once, at indexing time); both land in the same\n"
+    "{dim}-dimensional space for {task}."
+)
 #: Keys of the JSON file that stores the card data beside the model, so that ``push_model`` can re-render the card.
 CARD_DATA_FILE = "sbert_med_card.json"
 STORED_FIELDS = ("family", "model_name", "model_id", "license", "language", "base_models", "matryoshka_dims",
@@ -47,17 +60,23 @@ DEFAULT_DOCUMENTS = [
 
 @dataclass
 class MedModelCardData(SentenceTransformerModelCardData):
-    """Model card data for sbert_med models, rendered with the family's template from ``model_cards/``.
+    """Model card data for sbert_med models, rendered with ``sbert_med/hub/templates/model_card.md``.
 
     Everything sentence-transformers records (training datasets, losses, hyperparameters, logs, evaluator results)
     is kept; on top of it the card shows each tower (base model, pooling, EOS, padding side), prompts, Matryoshka
     dimensions, adapters (merged or not), the training recipe, data provenance with licences, evaluation tables from
     ``sbert-med eval`` and a medical-use statement.
 
+    The card describes what the model is: its summary and training section come from the recorded recipe settings
+    and data provenance; the family's title and "in the style of" wording appear only when the recorded recipe is
+    the family's own. A model with no recorded training gets a neutral card that says so.
+
     Args:
-        family: ``"medembed"``, ``"cardioembed"``, ``"mar"`` or ``"medeir"``: picks the card template.
+        family: ``"medembed"``, ``"cardioembed"``, ``"mar"``, ``"medeir"`` or ``None`` (a plain model).
         base_models: Hub id of the base model of each route (``{"query": ..., "document": ...}``, ``"default"`` for a
-            symmetric model); by default the path each tower was loaded from.
+            symmetric model, ``"*"`` for every route); by default the Hub id of the path each tower was loaded from
+            when it is a known offline build (:func:`~sbert_med.hub.base_model.resolve_base_model`), never the
+            path itself.
         matryoshka_dims: Dimensions the model was trained to be truncated to.
         adapters: LoRA adapters (filled by :func:`~sbert_med.hub.save_with_card`, which merges them).
         recipe_name: Name of the training recipe.
@@ -69,7 +88,7 @@ class MedModelCardData(SentenceTransformerModelCardData):
         **kwargs: Everything :class:`SentenceTransformerModelCardData` takes (``model_id``, ``license``, ...).
     """
 
-    family: Family = "medembed"
+    family: Family | None = "medembed"
     base_models: dict[str, str] = field(default_factory=dict)
     matryoshka_dims: list[int] = field(default_factory=list)
     adapters: list[dict[str, Any]] = field(default_factory=list)
@@ -89,11 +108,12 @@ class MedModelCardData(SentenceTransformerModelCardData):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.family not in FAMILIES:
+        if self.family is not None and self.family not in FAMILIES:
             raise ValueError(f"family must be one of {list(FAMILIES)}, got {self.family!r}")
         self.template_path = template_path(self.family)
         self.tags = [tag for tag in self.tags if tag not in FAMILIES]
-        self.add_tags(self.family)
+        if self.family is not None:
+            self.add_tags(self.family)
         for dim in self.matryoshka_dims:
             if not isinstance(dim, int) or dim < 1:
                 raise ValueError(f"matryoshka_dims must be positive integers, got {self.matryoshka_dims!r}")
@@ -138,13 +158,92 @@ class MedModelCardData(SentenceTransformerModelCardData):
         return card
 
     # ---- rendering ----------------------------------------------------------------------------------------------
+    # ---- what the model is -------------------------------------------------------------------------------------
+    @property
+    def trained_as_family(self) -> bool:
+        """The recorded recipe is the family's own (only then may the card speak of the family's method)."""
+        return self.family is not None and self.recipe_name == self.family
+
+    def title(self) -> str:
+        return FAMILY_TITLES[self.family] if self.trained_as_family else NEUTRAL_TITLE
+
     def get_default_model_name(self) -> str:
         if self.model_id:
             return self.model_id.split("/")[-1]
-        bases = {**({t["route"]: t.get("base_model") for t in describe_towers(self.model)} if self.model else {}),
-                 **self.base_models}
-        based_on = ", ".join(f"{route}: {base}" for route, base in bases.items() if base)
-        return FAMILY_TITLES[self.family] + (f" ({based_on})" if based_on else "")
+        towers = describe_towers(self.model, self.base_models) if self.model else []
+        bases = {t["route"]: t.get("base_model") for t in towers}
+        based_on = ", ".join(f"{route}: {base}" for route, base in bases.items() if base and base != UNKNOWN_BASE)
+        return self.title() + (f" ({based_on})" if based_on else "")
+
+    def training_facts(self) -> list[str]:
+        """What the recorded recipe settings and provenance say about training (nothing is assumed)."""
+        settings = self.recipe_settings or {}
+        facts = []
+        base = next((settings[key] for key in MODEL_SETTINGS if isinstance(settings.get(key), str)), None)
+        if base:
+            hub_id = resolve_base_model(base).hub_id
+            facts.append(f"from {hub_id}" if hub_id else "from a local base model")
+        names = [d.get("name") for d in self.data_sources if d.get("name")]
+        data = settings.get("train_data") or settings.get("train_pairs")
+        if names:
+            facts.append("on " + ", ".join(names))
+        elif isinstance(data, str) and data:
+            facts.append(f"on `{Path(data).name}`")
+        if isinstance(settings.get("temperature"), (int, float)):
+            facts.append(f"InfoNCE (MultipleNegativesRankingLoss) at temperature {settings['temperature']}")
+        mined, given = settings.get("mine_negatives"), settings.get("num_negatives")
+        if isinstance(mined, int) and mined > 0:
+            facts.append(f"{mined} mined hard negatives per query")
+        elif isinstance(given, int) and given > 0:
+            facts.append(f"{given} negatives per example from the training data")
+        elif mined is not None or given is not None:
+            facts.append("in-batch negatives only (no mined negatives)")
+        if isinstance(settings.get("epochs"), (int, float)):
+            facts.append(f"{settings['epochs']:g} epoch(s)")
+        return facts
+
+    def summary(self, dim: Any) -> str:
+        """The card's opening paragraph: the model's structure, then its recorded training."""
+        task = self.task_name
+        if self._asym():
+            style = f" in the style of {FAMILY_STYLES['mar']}" if self.trained_as_family else ""
+            return _MAR_SUMMARY.format(style=style, dim=dim, task=task)
+        eos = self.model is not None and any(t.get("pooling") == "lasttoken" for t in describe_towers(self.model))
+        kind = ("embedding model built on a decoder language model (last-token pooling on an appended EOS token)"
+                if eos else "encoder")
+        lines = [f"A [sentence-transformers](https://www.SBERT.net) {kind} that maps text to a {dim}-dimensional "
+                 f"space for {task}."]
+        if self.recipe_name:
+            style = f" in the style of {FAMILY_STYLES[self.family]}" if self.trained_as_family else ""
+            facts = self.training_facts()
+            lines.append(f"It was fine-tuned with the sbert_med **{self.recipe_name}** recipe{style}"
+                         + (": " + "; ".join(facts) if facts else "") + ".")
+        elif getattr(self, "all_hyperparameters", None):
+            lines.append("It was trained with sentence-transformers (hyperparameters below); no sbert_med recipe was "
+                         "recorded.")
+        else:
+            lines.append("No training was recorded for it: it is its base model as saved; see the base model's card "
+                         "for how that was trained.")
+        return textwrap.fill(" ".join(lines), width=119, break_long_words=False, break_on_hyphens=False)
+
+    def base_license(self) -> str | None:
+        """The base models' licence when they all share one known licence."""
+        if self.model is None:
+            return None
+        licenses = {t.get("base_license") for t in describe_towers(self.model, self.base_models)}
+        for route, hub_id in self.base_models.items():
+            licenses.add(resolve_base_model(hub_id).license)
+        licenses.discard(None)
+        return licenses.pop() if len(licenses) == 1 else None
+
+    def _public_settings(self) -> dict[str, Any]:
+        """The recipe settings with base-model paths replaced by their Hub ids (never a local path)."""
+        out = dict(self.recipe_settings)
+        for key in MODEL_SETTINGS:
+            value = out.get(key)
+            if isinstance(value, str) and is_local_path(value):
+                out[key] = resolve_base_model(value).hub_id or "(a local model)"
+        return out
 
     def _snippet_truncate_dim(self) -> int | None:
         if self.model is not None and self.model.truncate_dim:
@@ -205,19 +304,26 @@ class MedModelCardData(SentenceTransformerModelCardData):
         towers = describe_towers(self.model, self.base_models) if self.model is not None else []
         prompts = dict(self.model.prompts) if self.model is not None else {}
         data.update(
-            family_title=FAMILY_TITLES[self.family],
+            family_title=FAMILY_TITLES[self.family] if self.trained_as_family else "",
+            summary=self.summary(data.get("output_dimensionality")),
+            trained_as_family=self.trained_as_family,
+            eos_pooling=any(t.get("pooling") == "lasttoken" for t in towers),
+            license_from_base=getattr(self, "_license_from_base", False),
             towers=towers,
             asymmetric=self.model is not None and is_asymmetric(self.model),
             prompts={name: text for name, text in prompts.items()},
             truncate_dim=self.model.truncate_dim if self.model is not None else None,
             med_eval_tables=eval_tables(self.med_eval_results) if self.med_eval_results else {},
-            recipe_yaml=yaml.safe_dump(self.recipe_settings, sort_keys=False).strip() if self.recipe_settings else "",
+            recipe_yaml=yaml.safe_dump(self._public_settings(), sort_keys=False).strip() if self.recipe_settings
+            else "",
             checks=self.check_summary,
             checks_passed=sum(1 for check in self.check_summary if check["passed"]),
         )
-        # tower bases as Hub metadata when they are Hub ids
+        # tower bases as Hub metadata when they are Hub ids; never a local path
+        if isinstance(data.get("base_model"), str) and is_local_path(data["base_model"]):
+            data["base_model"] = resolve_base_model(data["base_model"]).hub_id
         bases = [t["base_model"] for t in towers if t.get("base_model", "").count("/") == 1
-                 and not Path(t["base_model"]).exists()]
+                 and not is_local_path(t["base_model"])]
         if bases and not data.get("base_model"):
             data["base_model"] = bases[0] if len(set(bases)) == 1 else None
         return data

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from sentence_transformers.base.modules import Dense, Normalize, Transformer
 from sentence_transformers.sentence_transformer.modules import Pooling
 
+from sbert_med.hub.base_model import resolve_base_model
 from sbert_med.modules import appends_eos, get_router, get_routes, lora_transformers, route_transformer
 
 if TYPE_CHECKING:
@@ -22,8 +23,25 @@ def _inner_model(transformer: Transformer):
     return get_base() if callable(get_base) else model
 
 
+#: What the card says for a base model whose Hub id is not known (never its local path).
+UNKNOWN_BASE = "unknown (a local model; name it with --base-model)"
+
+
+def base_model_of(transformer: Transformer, route: str, base_models: dict[str, str]) -> tuple[str, str | None]:
+    """The Hub id (else :data:`UNKNOWN_BASE`) and licence of a tower's base model: ``base_models[route]`` (or
+    ``base_models["*"]``) when given, else its ``_name_or_path`` mapped by
+    :func:`~sbert_med.hub.base_model.resolve_base_model`."""
+    given = base_models.get(route) or base_models.get("*")
+    if given:
+        return given, None
+    name_or_path = getattr(_inner_model(transformer).config, "_name_or_path", "")
+    base = resolve_base_model(name_or_path)
+    return base.hub_id or UNKNOWN_BASE, base.license
+
+
 def describe_towers(model: SentenceTransformer, base_models: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    """One dict per route (``query``/``document`` of a Router, ``default`` for a symmetric model)."""
+    """One dict per route (``query``/``document`` of a Router, ``default`` for a symmetric model); base models are
+    Hub ids, never local paths."""
     base_models = base_models or {}
     towers = []
     for route, modules in get_routes(model).items():
@@ -33,8 +51,10 @@ def describe_towers(model: SentenceTransformer, base_models: dict[str, str] | No
             inner = _inner_model(transformer)
             config = inner.config
             architectures = getattr(config, "architectures", None) or [type(inner).__name__]
+            base, base_license = base_model_of(transformer, route, base_models)
             tower.update(
-                base_model=base_models.get(route) or getattr(config, "_name_or_path", "") or "unknown",
+                base_model=base,
+                base_license=base_license,
                 architecture=architectures[0],
                 hidden_size=getattr(config, "hidden_size", None),
                 layers=getattr(config, "num_hidden_layers", None),

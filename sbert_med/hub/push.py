@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import os
 import tempfile
@@ -26,6 +28,9 @@ class PushResult:
     commit_url: str | None = None
     dry_run_dir: str | None = None
 
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
 
 def _valid_repo_id(repo_id: str) -> None:
     parts = repo_id.split("/")
@@ -33,7 +38,39 @@ def _valid_repo_id(repo_id: str) -> None:
         raise ValueError(f"repo_id must look like 'user-or-org/model-name', got {repo_id!r}")
 
 
-def _stage(model_dir: Path, repo_id: str, staging: Path, family: Family | None) -> None:
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
+
+
+def _is_transformers_folder(folder: Path) -> bool:
+    """A folder holding a transformers model (its config.json names a ``model_type``)."""
+    try:
+        return "model_type" in json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def check_model_files(model_dir: Path) -> None:
+    """Refuse a model folder that cannot be loaded, naming the missing file (instead of a loader traceback)."""
+    if not (model_dir / "modules.json").is_file():
+        raise FileNotFoundError(f"{model_dir} is not a saved sentence-transformers model (no modules.json)")
+    try:
+        modules = json.loads((model_dir / "modules.json").read_text(encoding="utf-8"))
+        paths = [module.get("path", "") for module in modules]
+    except (json.JSONDecodeError, AttributeError, TypeError) as exc:
+        raise ValueError(f"{model_dir / 'modules.json'}: not a sentence-transformers module list ({exc})") from None
+    folders = {model_dir / path for path in paths}
+    router = model_dir / "router_config.json"
+    if router.is_file():  # a Router's towers are sub-folders with their own config.json
+        folders |= {p.parent for p in model_dir.glob("*/config.json")}
+    for folder in sorted(folders):
+        if _is_transformers_folder(folder) and not any((folder / name).is_file() for name in WEIGHT_FILES):
+            raise FileNotFoundError(f"{folder / 'model.safetensors'} is missing: {model_dir} holds a model "
+                                    "configuration without its weights")
+
+
+def _stage(model_dir: Path, repo_id: str, staging: Path, family: Family | None,
+           base_models: dict[str, str] | None = None) -> None:
     """Write exactly the files to upload into ``staging``: merged model, rendered card, card data."""
     from sentence_transformers import SentenceTransformer
 
@@ -41,21 +78,24 @@ def _stage(model_dir: Path, repo_id: str, staging: Path, family: Family | None) 
         card_data = MedModelCardData.from_json(model_dir)
         if family is not None and family != card_data.family:
             logger.info("Rendering the %s card instead of the stored %s card", family, card_data.family)
-    elif family is None:
-        raise ValueError(f"{model_dir} has no {CARD_DATA_FILE} (not saved with save_with_card): pass the family "
-                         "(--family medembed|cardioembed|mar|medeir) so a model card can be rendered")
-    else:
+            card_data.family = family
+    else:  # a plain model: a neutral card unless a family is given
         card_data = MedModelCardData(family=family)
     card_data.model_id = repo_id
-    model = SentenceTransformer(str(model_dir), device="cpu")
-    card_data = prepare_card_data(model, family=family or card_data.family, card_data=card_data)
+    try:
+        model = SentenceTransformer(str(model_dir), device="cpu")
+    except (OSError, ValueError, KeyError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{model_dir}: the model cannot be loaded ({reason})") from None
+    card_data = prepare_card_data(model, family=card_data.family, card_data=card_data, base_models=base_models)
     adapters = describe_adapters(model)
     if adapters:
         merge_lora(model)
         card_data.adapters += [{**adapter, "merged": True} for adapter in adapters]
     report = check_model(model)
     if not report.passed:
-        raise ValueError(f"refusing to push {model_dir}: it fails check_model\n{report}")
+        failed = "; ".join(f"[FAIL] {r.route}: {r.name} - {r.detail}" for r in report.failures)
+        raise ValueError(f"refusing to push {model_dir}: it fails check_model: {failed}")
     card_data.check_summary = [{"route": r.route, "name": r.name, "passed": r.passed} for r in report.results]
     model.save(str(staging), create_model_card=False)
     card_data.save_json(staging)
@@ -72,6 +112,7 @@ def push_model(
     family: Family | None = None,
     commit_message: str = "Upload medical embedding model (sbert-med)",
     endpoint: str | None = None,
+    base_models: dict[str, str] | None = None,
 ) -> PushResult:
     """Upload a saved model to the Hugging Face Hub with a freshly rendered model card.
 
@@ -86,23 +127,24 @@ def push_model(
         private: Create the repository as private (default).
         dry_run_dir: Write exactly what would be uploaded into this folder and upload nothing.
         token: Hub token; default: ``HF_TOKEN`` or the saved login (never logged).
-        family: Card template to use when ``model_dir`` has no ``sbert_med_card.json``.
+        family: The model family, when ``model_dir`` has no ``sbert_med_card.json`` (default: a neutral card).
         commit_message: Message of the upload commit.
         endpoint: Hub endpoint; default: ``HF_ENDPOINT`` or https://huggingface.co.
+        base_models: Hub ids of the base models (``{"*": id}`` or per route), shown in the card instead of
+            whatever the model folders recorded.
 
     Returns:
         A :class:`PushResult`.
     """
     _valid_repo_id(repo_id)
     model_dir = Path(model_dir)
-    if not (model_dir / "modules.json").is_file():
-        raise FileNotFoundError(f"{model_dir} is not a saved sentence-transformers model (no modules.json)")
+    check_model_files(model_dir)
     if dry_run_dir is not None:
         staging = Path(dry_run_dir)
         if staging.exists() and any(staging.iterdir()):
             raise ValueError(f"dry-run folder {staging} is not empty; pass an empty or new folder")
         staging.mkdir(parents=True, exist_ok=True)
-        _stage(model_dir, repo_id, staging, family)
+        _stage(model_dir, repo_id, staging, family, base_models)
         files = sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
         logger.info("Dry run: %d files for %s (%s) written to %s", len(files), repo_id,
                     "private" if private else "public", staging)
@@ -116,7 +158,7 @@ def push_model(
     api = HfApi(endpoint=endpoint or os.environ.get("HF_ENDPOINT") or None, token=token)
     with tempfile.TemporaryDirectory(prefix="sbert-med-push-") as tmp:
         staging = Path(tmp)
-        _stage(model_dir, repo_id, staging, family)
+        _stage(model_dir, repo_id, staging, family, base_models)
         files = sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
         repo_url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
         logger.info("Uploading %d files to %s (%s)", len(files), repo_url, "private" if private else "public")

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from sentence_transformers.base.model_card import generate_model_card
 
+from sbert_med.evaluation.report import Results, load_eval_results
 from sbert_med.hub.card_data import FAMILIES, Family, MedModelCardData
-from sbert_med.hub.eval_tables import Results, load_eval_results
 from sbert_med.hub.model_description import describe_adapters
 from sbert_med.hub.provenance import infer_data_sources
 from sbert_med.modules import check_model, merge_lora
@@ -39,13 +39,15 @@ def _recipe_settings(recipe_config: Any) -> tuple[str | None, dict[str, Any]]:
 def prepare_card_data(
     model: SentenceTransformer,
     *,
-    family: Family,
+    family: Family | None,
     card_data: MedModelCardData | None = None,
     eval_results: Results | str | Path | None = None,
     recipe_config: Any = None,
+    base_models: dict[str, str] | None = None,
 ) -> MedModelCardData:
-    """Attach a :class:`MedModelCardData` to ``model`` (keeping what training recorded) and fill it in."""
-    if family not in FAMILIES:
+    """Attach a :class:`MedModelCardData` to ``model`` (keeping what training recorded) and fill it in: base models
+    by Hub id (``base_models`` wins over what was recorded), the base licence when the card names none."""
+    if family is not None and family not in FAMILIES:
         raise ValueError(f"family must be one of {list(FAMILIES)}, got {family!r}")
     if card_data is None:
         existing = model.model_card_data
@@ -65,8 +67,13 @@ def prepare_card_data(
         card_data.recipe_settings = settings
         if not card_data.data_sources:
             card_data.data_sources = infer_data_sources(settings)
+    if base_models:
+        card_data.base_models = {**card_data.base_models, **base_models}
     model.model_card_data = card_data
     card_data.register_model(model)
+    if not card_data.license:
+        card_data.license = card_data.base_license()
+        card_data._license_from_base = bool(card_data.license)
     return card_data
 
 
@@ -82,7 +89,7 @@ def save_with_card(
     model: SentenceTransformer,
     output_dir: str | Path,
     *,
-    family: Family,
+    family: Family | None,
     card_data: MedModelCardData | None = None,
     eval_results: Results | str | Path | None = None,
     recipe_config: Any = None,
@@ -92,13 +99,14 @@ def save_with_card(
 
     Steps: :func:`~sbert_med.modules.check_model` (pooling, EOS, padding, widths, built-in modules); record and
     merge LoRA adapters (:func:`~sbert_med.modules.merge_lora`) so the saved model is self-contained; ``model.save``;
-    render the family's template from ``model_cards/``; store the card data in ``sbert_med_card.json`` so that
+    render the card (``sbert_med/hub/templates/model_card.md``); store the card data in ``sbert_med_card.json`` so that
     :func:`push_model` can render the card again with the Hub id.
 
     Args:
         model: The model to release.
         output_dir: Where to save it.
-        family: ``"medembed"``, ``"cardioembed"``, ``"mar"`` or ``"medeir"``: the card template.
+        family: ``"medembed"``, ``"cardioembed"``, ``"mar"``, ``"medeir"`` or ``None`` (a plain model: a neutral
+            card); the family's wording appears only when ``recipe_config`` is the family's recipe.
         card_data: Card data to use (default: the model's own card data, upgraded to :class:`MedModelCardData`).
         eval_results: ``sbert-med eval`` results (``{model: {task: {metric: value}}}``) or the path of its
             ``results.json``.

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from sbert_med import __version__
+from sbert_med.encoding import model_fingerprint as weights_fingerprint
 from sbert_med.index.corpus import IndexCorpus, load_corpus
 from sbert_med.index.faiss_backend import (
     KINDS,
@@ -24,7 +25,7 @@ from sbert_med.index.faiss_backend import (
 )
 from sbert_med.index.manifest import MANIFEST_NAME, IndexManifest, model_fingerprint
 from sbert_med.index.med_index import CORPUS_FILE, EMBEDDINGS_FILE, INDEX_FILE, MedIndex
-from sbert_med.index.sharded_encoding import assemble_shards, encode_corpus_sharded
+from sbert_med.index.sharded_encoding import assemble_embeddings, encode_corpus_sharded
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -33,6 +34,46 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SIMILARITIES = ("cosine", "dot")
+#: Written into an output folder before anything else, so a folder of a build in progress is told apart from a
+#: folder of the user's own files.
+BUILD_MARKER = ".sbert_med_index_build"
+OUTPUT_FILES = (MANIFEST_NAME, INDEX_FILE, EMBEDDINGS_FILE, CORPUS_FILE)
+
+
+def check_output_dir(output_dir: Path, corpus: Any, overwrite: bool) -> None:
+    """Refuse an output folder where the build would write over an input: the corpus itself, or files of a folder
+    that is not an sbert-med index (e.g. a BEIR folder's ``corpus.jsonl``)."""
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ValueError(f"--out {output_dir} is a file; choose a folder for the index")
+    if isinstance(corpus, (str, Path)):
+        source = Path(corpus)
+        source = source / "corpus.jsonl" if source.is_dir() else source
+        targets = {(output_dir / name).resolve() for name in OUTPUT_FILES}
+        if source.resolve() in targets:
+            raise ValueError(f"the corpus {source} would be overwritten by the index written to {output_dir}; "
+                             "choose another --out folder")
+    ours = (output_dir / MANIFEST_NAME).exists() or (output_dir / BUILD_MARKER).exists()
+    foreign = [name for name in OUTPUT_FILES if (output_dir / name).exists()]
+    if foreign and not ours:
+        raise ValueError(f"{output_dir} holds {', '.join(foreign)} but is not an sbert-med index folder (your own "
+                         "files?); they would be overwritten: choose another --out folder")
+    if (output_dir / MANIFEST_NAME).exists() and not overwrite:
+        raise ValueError(f"{output_dir} already holds an index; pass overwrite=True (--overwrite) to replace it")
+
+
+def count_truncated(model: SentenceTransformer, texts: list[str]) -> tuple[int, int]:
+    """How many ``texts`` are longer than the model's ``max_seq_length`` tokens (and so cut), and the longest length.
+
+    Only texts with more characters than ``max_seq_length`` are tokenized (a token covers at least one character).
+    """
+    limit = getattr(model, "max_seq_length", None)
+    tokenizer = getattr(model, "tokenizer", None)
+    if not isinstance(limit, int) or tokenizer is None:
+        return 0, 0
+    long_texts = [text for text in texts if len(text) > limit]
+    lengths = [len(ids) for ids in tokenizer(long_texts, add_special_tokens=True)["input_ids"]] if long_texts else []
+    over = [n for n in lengths if n > limit]
+    return len(over), max(over, default=0)
 
 
 def _model_name(model: SentenceTransformer) -> str:
@@ -123,28 +164,33 @@ def build_index(
     if precision == "binary" and similarity != "cosine":
         raise ValueError(f"binary precision needs similarity='cosine', got {similarity!r}")
     output_dir = Path(output_dir)
-    if (output_dir / MANIFEST_NAME).exists():
-        if not overwrite:
-            raise ValueError(f"{output_dir} already holds an index; pass overwrite=True (--overwrite) to replace it")
-        (output_dir / MANIFEST_NAME).unlink()
-    output_dir.mkdir(parents=True, exist_ok=True)
-
+    check_output_dir(output_dir, corpus, overwrite)
     corpus = load_corpus(corpus, with_title=with_title)
     params = _index_params(len(corpus), nlist=nlist, nprobe=nprobe, hnsw_m=hnsw_m,
                            ef_construction=ef_construction, ef_search=ef_search)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / BUILD_MARKER).touch()
+    if (output_dir / MANIFEST_NAME).exists():
+        (output_dir / MANIFEST_NAME).unlink()
+    truncated, longest = count_truncated(model, corpus.texts)
+    if truncated:
+        logger.warning("%d of %d documents are longer than max_seq_length=%d tokens (longest: %d) and are truncated "
+                       "when encoded; split long documents into passages to index all of their text",
+                       truncated, len(corpus), model.max_seq_length, longest)
     name = model_name or _model_name(model)
     fingerprint = model_fingerprint(model, truncate_dim=truncate_dim)
     own_shards = shard_dir is None
     shard_dir = Path(shard_dir) if shard_dir is not None else output_dir / "shards"
     normalize = similarity == "cosine"
     logger.info("Encoding %d documents of %s with %s into %s", len(corpus), corpus.source, name, shard_dir)
-    shards = encode_corpus_sharded(
+    cache = encode_corpus_sharded(
         model, corpus.texts, shard_dir,
-        state={"corpus_checksum": corpus.checksum, "fingerprint": fingerprint, "model_name": name},
+        state={"corpus_checksum": corpus.checksum, "model_name": name,
+               "model_fingerprint": weights_fingerprint(model)},
         shard_size=shard_size, batch_size=batch_size, normalize_embeddings=normalize, truncate_dim=truncate_dim,
         devices=devices, show_progress_bar=show_progress_bar, on_shard_written=on_shard_written,
     )
-    embeddings = assemble_shards(shards, output_dir / EMBEDDINGS_FILE)
+    embeddings = assemble_embeddings(cache, corpus.texts, output_dir / EMBEDDINGS_FILE)
     dim = embeddings.shape[1]
 
     logger.info("Building a %s FAISS index (%s) of %d x %d", kind, precision, *embeddings.shape)
@@ -168,6 +214,7 @@ def build_index(
         sbert_med_version=__version__,
     )
     manifest.save(output_dir)  # written last: its presence marks a finished index
+    (output_dir / BUILD_MARKER).unlink(missing_ok=True)
     if own_shards:
         shutil.rmtree(shard_dir, ignore_errors=True)
     logger.info("Saved the index to %s", output_dir)

@@ -75,10 +75,13 @@ class IndexManifest:
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     format_version: int = FORMAT_VERSION
 
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
     def save(self, folder: str | Path) -> Path:
         path = Path(folder) / MANIFEST_NAME
         tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
         tmp.replace(path)
         return path
 

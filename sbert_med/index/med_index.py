@@ -36,6 +36,24 @@ class SearchHit:
         return asdict(self)
 
 
+def _read_corpus(path: Path) -> tuple[list[str], list[str]]:
+    """The ids and texts of an index's ``corpus.jsonl`` (errors name the file and line)."""
+    ids, texts = [], []
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for line_no, line in enumerate(handle, start=1):
+                try:
+                    row = json.loads(line)
+                    ids.append(row["id"])
+                    texts.append(row["text"])
+                except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                    raise ValueError(f"{path}, line {line_no}: not an index corpus row ({type(exc).__name__}: "
+                                     f"{exc}); rebuild the index") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not valid UTF-8 ({exc.reason}); rebuild the index") from None
+    return ids, texts
+
+
 class MedIndex:
     """A FAISS index over a corpus plus its manifest, document ids and texts.
 
@@ -69,17 +87,19 @@ class MedIndex:
         for name in (INDEX_FILE, CORPUS_FILE):
             if not (folder / name).is_file():
                 raise FileNotFoundError(f"{folder}: {name} is missing (rebuild the index)")
-        index = read_index(str(folder / INDEX_FILE), precision=manifest.precision)
+        try:
+            index = read_index(str(folder / INDEX_FILE), precision=manifest.precision)
+        except RuntimeError as exc:  # FAISS reports a truncated or corrupt file as a RuntimeError
+            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            raise ValueError(f"{folder / INDEX_FILE}: unreadable FAISS index ({reason}); rebuild the index") from None
         set_search_params(index, kind=manifest.kind, params=manifest.index_params)
-        ids, texts = [], []
-        with (folder / CORPUS_FILE).open(encoding="utf-8") as handle:
-            for line in handle:
-                row = json.loads(line)
-                ids.append(row["id"])
-                texts.append(row["text"])
+        ids, texts = _read_corpus(folder / CORPUS_FILE)
         embeddings = None
         if (folder / EMBEDDINGS_FILE).is_file():
-            embeddings = np.load(folder / EMBEDDINGS_FILE, mmap_mode="r" if mmap_embeddings else None)
+            try:
+                embeddings = np.load(folder / EMBEDDINGS_FILE, mmap_mode="r" if mmap_embeddings else None)
+            except (ValueError, OSError) as exc:
+                raise ValueError(f"{folder / EMBEDDINGS_FILE}: unreadable ({exc}); rebuild the index") from None
         problems = []
         if index.ntotal != manifest.num_documents:
             problems.append(f"{INDEX_FILE} holds {index.ntotal} vectors")
@@ -97,7 +117,7 @@ class MedIndex:
 
     def info(self) -> dict[str, Any]:
         """The manifest as a dict, without the fingerprint vectors."""
-        info = asdict(self.manifest)
+        info = self.manifest.to_dict()
         info.pop("fingerprint")
         info["folder"] = str(self.folder)
         return info
@@ -144,6 +164,11 @@ class MedIndex:
         """
         single = isinstance(queries, str)
         query_list = [queries] if single else list(queries)
+        if not query_list:
+            raise ValueError("no queries given")
+        for number, query in enumerate(query_list, start=1):
+            if not isinstance(query, str) or not query.strip():
+                raise ValueError(f"query {number} is empty ({query!r}); give a text to search for")
         embeddings = self.encode_queries(model, query_list, batch_size=batch_size, model_name=model_name)
         scores, positions = self.search_embeddings(embeddings, top_k=top_k, rescore=rescore,
                                                    rescore_multiplier=rescore_multiplier, nprobe=nprobe,

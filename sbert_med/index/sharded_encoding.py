@@ -1,16 +1,18 @@
-"""Streamed, sharded, resumable encoding of a corpus with the document route.
+"""Streamed, sharded, resumable encoding of a corpus with the document route, on :mod:`sbert_med.encoding`.
 
-Shard ``i`` always holds the embeddings of documents ``[i * shard_size, (i + 1) * shard_size)`` and is written
-atomically (temporary file + rename) as soon as it is computed. A rerun after a crash or a kill skips the shards
-already on disk, so no document is encoded twice and none is lost; because shard boundaries (and so the batches) are
-the same, the result equals an uninterrupted run.
+Documents are encoded in index-order shards of ``shard_size`` (shard ``i`` holds documents
+``[i * shard_size, (i + 1) * shard_size)``), and each shard is stored in an :class:`~sbert_med.encoding.EncodingCache`
+as soon as it is computed. The cache is keyed by what produced the vectors (the model's fingerprint, the document
+route, normalisation, width), with the same key as :func:`~sbert_med.encoding.encode_cached`, so another model
+never reads these vectors. A rerun after a crash or a kill skips the shards whose documents are all cached, so no
+document is encoded twice and none is lost; because shard boundaries (and so the batches) are the same, the result
+equals an uninterrupted run.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from sbert_med.index.manifest import FINGERPRINT_MIN_COSINE, fingerprint_cosines
+from sbert_med.encoding import EncodingCache, model_fingerprint
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -30,12 +32,8 @@ STATE_NAME = "encoding_state.json"
 STATE_KEYS = ("corpus_checksum", "num_documents", "shard_size", "normalize_embeddings", "truncate_dim")
 
 
-def shard_path(shard_dir: Path, shard_index: int) -> Path:
-    return shard_dir / f"shard_{shard_index:05d}.npy"
-
-
 def _check_state(shard_dir: Path, state: dict[str, Any]) -> None:
-    """Write the state file of a new shard folder, or refuse to mix shards of another build into this one."""
+    """Record the build a shard folder belongs to, or refuse to resume another build's shards in it."""
     path = shard_dir / STATE_NAME
     if not path.exists():
         path.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
@@ -47,37 +45,16 @@ def _check_state(shard_dir: Path, state: dict[str, Any]) -> None:
                 f"{shard_dir} holds shards of another build ({key} was {old.get(key)!r}, now {state[key]!r}); "
                 "delete that folder or choose another shard folder"
             )
-    cosines = fingerprint_cosines(old["fingerprint"], state["fingerprint"])
-    if min(cosines.values()) < FINGERPRINT_MIN_COSINE:
-        raise ValueError(
-            f"{shard_dir} holds shards encoded with another model ({old.get('model_name')!r}); "
-            "delete that folder or choose another shard folder"
-        )
 
 
-def _load_shard(path: Path, expected_rows: int) -> np.ndarray | None:
-    """The shard at ``path`` if it is complete and readable, else ``None`` (it will be re-encoded)."""
-    if not path.exists():
-        return None
-    try:
-        array = np.load(path, mmap_mode="r")
-    except (ValueError, OSError) as exc:
-        logger.warning("Re-encoding unreadable shard %s (%s)", path, exc)
-        return None
-    if array.ndim != 2 or array.shape[0] != expected_rows or array.dtype != np.float32:
-        logger.warning("Re-encoding shard %s: shape %s dtype %s, expected %d rows of float32",
-                       path, array.shape, array.dtype, expected_rows)
-        return None
-    return array
-
-
-def _save_shard(path: Path, embeddings: np.ndarray) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as handle:
-        np.save(handle, np.ascontiguousarray(embeddings, dtype=np.float32))
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
+def document_cache(
+    model: SentenceTransformer, shard_dir: str | Path, *, normalize_embeddings: bool, truncate_dim: int | None,
+    fingerprint: str | None = None, info: dict[str, Any] | None = None,
+) -> EncodingCache:
+    """The cache of ``model``'s document-route vectors (the key :func:`~sbert_med.encoding.encode_cached` uses)."""
+    key = {"model": fingerprint or model_fingerprint(model), "route": "document", "prompt": None,
+           "prompt_name": None, "normalize_embeddings": normalize_embeddings, "truncate_dim": truncate_dim}
+    return EncodingCache(shard_dir, key, info=info)
 
 
 def encode_corpus_sharded(
@@ -93,15 +70,15 @@ def encode_corpus_sharded(
     devices: list[str] | None = None,
     show_progress_bar: bool = True,
     on_shard_written: Callable[[int, Path], None] | None = None,
-) -> list[Path]:
-    """Encode ``texts`` with the document route into ``.npy`` shards under ``shard_dir``, resuming earlier work.
+) -> EncodingCache:
+    """Encode ``texts`` with the document route into an :class:`EncodingCache` under ``shard_dir``, resuming.
 
     Args:
         model: the model; documents go through ``model.encode_document`` (the document route of a Router).
         texts: the documents, in index order.
-        shard_dir: folder of the shards; reuse it to resume.
-        state: identity of this build (``corpus_checksum``, ``fingerprint``, ``model_name``, ...); shards written
-            under another state are refused instead of being mixed in.
+        shard_dir: root of the cache; reuse it to resume.
+        state: identity of this build (``corpus_checksum``, ``model_name``, ...); a shard folder of another corpus
+            or shard size is refused instead of being mixed in.
         shard_size: documents per shard.
         batch_size: encoding batch size.
         normalize_embeddings: L2-normalise the embeddings (cosine similarity through inner product).
@@ -112,7 +89,7 @@ def encode_corpus_sharded(
         on_shard_written: called with ``(shard_index, path)`` after each newly written shard.
 
     Returns:
-        The shard paths, in order.
+        The cache holding every document's vector (read them with :func:`assemble_embeddings`).
     """
     if shard_size < 1:
         raise ValueError(f"shard_size must be >= 1, got {shard_size!r}")
@@ -121,11 +98,12 @@ def encode_corpus_sharded(
     state = {**state, "num_documents": len(texts), "shard_size": shard_size,
              "normalize_embeddings": normalize_embeddings, "truncate_dim": truncate_dim}
     _check_state(shard_dir, state)
+    cache = document_cache(model, shard_dir, normalize_embeddings=normalize_embeddings, truncate_dim=truncate_dim,
+                           fingerprint=state.get("model_fingerprint"), info={"model_name": state.get("model_name")})
 
     num_shards = (len(texts) + shard_size - 1) // shard_size
     bounds = [(i * shard_size, min(len(texts), (i + 1) * shard_size)) for i in range(num_shards)]
-    paths = [shard_path(shard_dir, i) for i in range(num_shards)]
-    todo = [i for i, (start, end) in enumerate(bounds) if _load_shard(paths[i], end - start) is None]
+    todo = [i for i, (start, end) in enumerate(bounds) if not all(text in cache for text in texts[start:end])]
     done_docs = len(texts) - sum(bounds[i][1] - bounds[i][0] for i in todo)
     if done_docs:
         logger.info("Resuming: %d of %d shards (%d documents) already encoded in %s",
@@ -150,29 +128,25 @@ def encode_corpus_sharded(
                         parts.append(np.asarray(model.encode_document(chunk_texts, **encode_kwargs), np.float32))
                         bar.update(len(chunk_texts))
                     embeddings = np.concatenate(parts)
-                _save_shard(paths[i], embeddings)
+                path = cache.add(list(texts[start:end]), embeddings)
                 if on_shard_written is not None:
-                    on_shard_written(i, paths[i])
+                    on_shard_written(i, path)
     finally:
         if pool is not None:
             model.stop_multi_process_pool(pool)
-    for leftover in shard_dir.glob("*.npy.tmp"):
-        leftover.unlink()
-    return paths
+    return cache
 
 
-def assemble_shards(paths: Sequence[Path], output_path: str | Path) -> np.ndarray:
-    """Concatenate shards into one ``.npy`` file, streamed through a memory map; returns it memory-mapped."""
-    first = np.load(paths[0], mmap_mode="r")
-    rows = sum(np.load(path, mmap_mode="r").shape[0] for path in paths)
+def assemble_embeddings(cache: EncodingCache, texts: Sequence[str], output_path: str | Path,
+                        *, block: int = 8192) -> np.ndarray:
+    """Write the cached vectors of ``texts`` (in order) into one ``.npy`` file, streamed through a memory map
+    (temporary name, then moved into place); returns it memory-mapped."""
     output_path = Path(output_path)
     tmp = output_path.with_name(output_path.name + ".tmp")
-    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(rows, first.shape[1]))
-    offset = 0
-    for path in paths:
-        shard = np.load(path, mmap_mode="r")
-        out[offset:offset + shard.shape[0]] = shard
-        offset += shard.shape[0]
+    dim = cache.get(list(texts[:1])).shape[1]
+    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(texts), dim))
+    for start in range(0, len(texts), block):
+        out[start:start + block] = cache.get(list(texts[start:start + block]))
     out.flush()
     del out
     tmp.replace(output_path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 
@@ -23,7 +24,18 @@ PROBE_TEXTS = [
     "Acute myocardial infarction typically presents with crushing retrosternal chest pain radiating to the left arm "
     "or jaw, diaphoresis, nausea and dyspnoea; an ECG and serial troponins confirm the diagnosis.",
 ]
+#: Two unrelated sentences of the same length: a working model embeds them apart, a degenerate one (a tokenizer
+#: that maps every word to the unknown token, a collapsed model) gives them the same vector.
+PROBE_PAIR = (
+    "Warfarin therapy requires regular INR monitoring in atrial fibrillation.",
+    "Tomorrow the orchestra performs Beethoven symphonies downtown at eight.",
+)
 BATCH_COSINE_MIN = 0.9999
+#: Largest difference of any component at which the probe pair's unit vectors count as one vector (ours: float32
+#: noise of identical inputs; even a random 2-layer BERT's CLS vectors differ by ~1e-3).
+IDENTICAL_ATOL = 1e-6
+#: Largest share of the probe's word pieces that may be the unknown token (ours: a real vocabulary has ~0).
+UNKNOWN_TOKEN_MAX = 0.5
 NORM_TOLERANCE = 1e-3
 
 
@@ -60,6 +72,9 @@ class ModelCheckReport:
             lines.append(f"  [{'ok' if result.passed else 'FAIL'}] {result.route}: {result.name} - {result.detail}")
         return "\n".join(lines)
 
+    def to_dict(self) -> dict:
+        return {"passed": self.passed, "results": [dataclasses.asdict(result) for result in self.results]}
+
     def raise_for_failures(self) -> None:
         """Raise ``ValueError`` listing every failed check."""
         if not self.passed:
@@ -92,6 +107,34 @@ def _check_eos(report: ModelCheckReport, model: SentenceTransformer, route: str,
     )
 
 
+def _check_tokenizer(report: ModelCheckReport, route: str, tokenizer) -> None:
+    unk = getattr(tokenizer, "unk_token_id", None)
+    if unk is None:  # byte-level tokenizers have no unknown token: every text is representable
+        report.add(route, "tokenizer", True, "no unknown token (byte-level)")
+        return
+    special = set(getattr(tokenizer, "all_special_ids", []) or []) - {unk}
+    ids = [i for text in PROBE_PAIR for i in tokenizer(text, add_special_tokens=False)["input_ids"]
+           if i not in special]
+    share = sum(i == unk for i in ids) / max(len(ids), 1)
+    report.add(
+        route, "tokenizer", bool(ids) and share <= UNKNOWN_TOKEN_MAX,
+        f"{share:.0%} of the probe's {len(ids)} tokens are {tokenizer.unk_token!r}"
+        + (" -> the tokenizer files are missing or do not belong to this model" if share > UNKNOWN_TOKEN_MAX else ""),
+    )
+
+
+def _check_distinct(report: ModelCheckReport, model: SentenceTransformer, route: str, task: str | None) -> None:
+    vectors = F.normalize(_embed(model, list(PROBE_PAIR), task), dim=-1)
+    difference = (vectors[0] - vectors[1]).abs().max().item()
+    cosine = F.cosine_similarity(vectors[:1], vectors[1:], dim=-1).item()
+    identical = difference <= IDENTICAL_ATOL
+    report.add(
+        route, "distinct_embeddings", not identical,
+        f"cosine of two unrelated sentences = {cosine:.6f} (largest difference {difference:.2g})"
+        + (" -> the model gives unrelated texts the same embedding" if identical else ""),
+    )
+
+
 def check_model(model: SentenceTransformer, strict: bool = False) -> ModelCheckReport:
     """Check every route of ``model`` before it is saved or pushed.
 
@@ -100,6 +143,9 @@ def check_model(model: SentenceTransformer, strict: bool = False) -> ModelCheckR
     * ``eos_last``: towers with last-token pooling really end every text with EOS, in a padded batch and after
       truncation;
     * ``pad_token``: the tokenizer can pad;
+    * ``tokenizer``: at most half of a medical probe sentence pair tokenizes to the unknown token (all ``[UNK]``
+      means the tokenizer files are missing or belong to another model);
+    * ``distinct_embeddings``: two unrelated sentences do not get the same (unit) embedding;
     * ``batch_consistency``: embeddings of texts in one padded batch (under the tokenizer's padding side) agree with
       the texts embedded one by one (cosine >= 0.9999) - catches ``[:, -1]``-style pooling on right padding;
     * ``unit_norm``: outputs are L2-normalised;
@@ -138,8 +184,11 @@ def check_model(model: SentenceTransformer, strict: bool = False) -> ModelCheckR
                 "only sentence-transformers modules" if not non_builtin
                 else f"{non_builtin} need trust_remote_code to reload",
             )
+            if tokenizer is not None:
+                _check_tokenizer(report, route, tokenizer)
             if tokenizer is None or tokenizer.pad_token is None:
                 continue
+            _check_distinct(report, model, route, task)
             if any(isinstance(m, Pooling) and m.pooling_mode == "lasttoken" for m in modules):
                 _check_eos(report, model, route, task)
 

@@ -4,6 +4,11 @@
 * :mod:`sbert_med.recipes.cardioembed`: decoder + LoRA + EOS pooling on textbook sentence -> paraphrase pairs.
 * :mod:`sbert_med.recipes.mar`: asymmetric two-tower training (init, Stage I alignment, Stage II joint).
 
+A recipe is its config plus the choice of model, data, loss and evaluator; the run itself (run folder, stages,
+resume, the final merge -> check -> card -> save) is :mod:`sbert_med.training`. Shared by the recipes:
+:mod:`sbert_med.recipes.evaluators` (the dev-set retrieval evaluator and its metric names) and
+:mod:`sbert_med.recipes.negatives` (hard negatives through :func:`sbert_med.data.mine_negatives`, once per run).
+
 Recipe modules are imported lazily (they pull in torch and sentence-transformers).
 """
 

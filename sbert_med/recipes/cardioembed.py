@@ -16,8 +16,8 @@ from typing import ClassVar, Literal
 
 from sentence_transformers.sentence_transformer.evaluation import SentenceEvaluator
 
-from sbert_med.recipes._common import run_trainer, save_final_model, seed_everything, trainer_class
-from sbert_med.recipes.config import ConfigError, RecipeConfig
+from sbert_med.recipes.config import ConfigError, RecipeConfig, recorded_config
+from sbert_med.training import MedTrainer, RunFolder, finalize_model, seed_everything
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,9 @@ class CardioEmbedConfig(RecipeConfig):
         min_words: Sentences with fewer words are skipped.
         val_fraction: Fraction of pairs held out for validation (evaluated during training).
         test_fraction: Fraction of pairs held out for the final test (the pool of the Acc@K evaluation).
-        max_seq_length: Token limit, EOS included.
+        max_seq_length: Token limit during training, EOS included (CardioEmbed: 128; textbook sentences are short).
+        inference_max_length: ``max_seq_length`` of the saved model (``None``: the base model's own, ours): training
+            length and inference length are different settings. Both are recorded in the card data.
         padding_side: Padding side of the decoder tokenizer (last-token pooling is correct with both).
         lora_r: LoRA rank (CardioEmbed: 16).
         lora_alpha: LoRA alpha (CardioEmbed: 32).
@@ -52,6 +54,12 @@ class CardioEmbedConfig(RecipeConfig):
 
     recipe: ClassVar[str] = "cardioembed"
     input_fields: ClassVar[tuple[str, ...]] = ("sentences_file", "paraphrases_file")
+    positive_fields: ClassVar[tuple[str, ...]] = (
+        *RecipeConfig.positive_fields, "max_seq_length", "lora_r", "lora_alpha", "temperature"
+    )
+    non_negative_fields: ClassVar[tuple[str, ...]] = (
+        *RecipeConfig.non_negative_fields, "max_sentences", "min_words", "lora_dropout"
+    )
 
     output_dir: str = "runs/cardioembed"
     model: str = "Qwen/Qwen3-Embedding-8B"
@@ -64,6 +72,7 @@ class CardioEmbedConfig(RecipeConfig):
     val_fraction: float = 0.083
     test_fraction: float = 0.042
     max_seq_length: int = 128
+    inference_max_length: int | None = None
     padding_side: Literal["left", "right"] = "left"
     lora_r: int = 16
     lora_alpha: int = 32
@@ -75,6 +84,9 @@ class CardioEmbedConfig(RecipeConfig):
     learning_rate: float = 1e-4
 
     def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.inference_max_length is not None and self.inference_max_length <= 1:
+            raise ConfigError(f"inference_max_length must be > 1, got {self.inference_max_length!r}")
         if self.paraphrases == "file" and not self.paraphrases_file:
             raise ConfigError("paraphrases='file' needs paraphrases_file")
         if self.paraphrases == "llm" and not self.generator_model:
@@ -163,16 +175,23 @@ def evaluate_paraphrase_retrieval(model, pairs: list[dict], *, show_progress_bar
 
 
 def build_cardioembed_model(config: CardioEmbedConfig):
-    """Decoder + EOS (last-token) pooling + Normalize, with LoRA on the decoder."""
+    """Decoder + EOS (last-token) pooling + Normalize, with LoRA on the decoder, reading ``max_seq_length``."""
+    return _build_model(config)[0]
+
+
+def _build_model(config: CardioEmbedConfig):
+    """The model and the base's own (inference) ``max_seq_length``."""
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.modules import Normalize
 
     from sbert_med.modules import add_lora, eos_tower
 
-    tower = eos_tower(config.model, max_seq_length=config.max_seq_length, padding_side=config.padding_side)
+    tower = eos_tower(config.model, padding_side=config.padding_side)
     model = SentenceTransformer(
         modules=[*tower, Normalize()], similarity_fn_name="cosine", device="cpu" if config.use_cpu else None
     )
+    base_length = model.max_seq_length
+    model.max_seq_length = config.max_seq_length
     add_lora(
         model,
         route=None,
@@ -185,7 +204,7 @@ def build_cardioembed_model(config: CardioEmbedConfig):
     )
     if config.gradient_checkpointing:
         tower[0].model.enable_input_require_grads()
-    return model
+    return model, base_length
 
 
 class ParaphraseRetrievalEvaluator(SentenceEvaluator):
@@ -215,19 +234,21 @@ def train_cardioembed(config: CardioEmbedConfig) -> str:
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
     from sentence_transformers.sentence_transformer.training_args import BatchSamplers
 
+    # input errors first, before the run folder is touched (LLM paraphrases are journaled inside it)
+    pairs = build_paraphrase_pairs(config) if config.paraphrases != "llm" else None
+    run = RunFolder.for_config(config)
     seed_everything(config.seed)
-    out = Path(config.output_dir)
-    split = _split(build_paraphrase_pairs(config), config)
+    out = run.path
+    split = _split(pairs if pairs is not None else build_paraphrase_pairs(config), config)
     logger.info("CardioEmbed pairs: %s", {k: len(v) for k, v in split.items()})
-    model = build_cardioembed_model(config)
+    model, base_length = _build_model(config)
     results_path = out / "results.json"
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
     if "base" not in results:  # the untrained base = the tower with its adapter disabled (LoRA B is zero at init)
         results["base"] = evaluate_paraphrase_retrieval(
             model, split["test"], show_progress_bar=config.show_progress_bar
         )
-        out.mkdir(parents=True, exist_ok=True)
-        results_path.write_text(json.dumps(results, indent=2))
+        run.write_json(results_path.name, results)
     train = Dataset.from_dict(
         {"anchor": [p["anchor"] for p in split["train"]], "positive": [p["positive"] for p in split["train"]]}
     )
@@ -242,11 +263,11 @@ def train_cardioembed(config: CardioEmbedConfig) -> str:
             if config.eval_steps > 0
             else {"eval_strategy": "epoch"}
         )
-    args = config.training_arguments(batch_sampler=BatchSamplers.NO_DUPLICATES, **eval_kwargs)
-    trainer = trainer_class()(model=model, args=args, train_dataset=train, loss=loss, evaluator=evaluator)
-    info = run_trainer(
-        trainer, checkpoint_dir=config.checkpoint_dir, resume=config.resume, info_path=out / "train_info.json"
+    args = config.training_arguments(
+        output_dir=str(run.checkpoint_dir()), batch_sampler=BatchSamplers.NO_DUPLICATES, **eval_kwargs
     )
+    trainer = MedTrainer(model=model, args=args, train_dataset=train, loss=loss, evaluator=evaluator)
+    info = run.train(trainer)
     results["trained"] = evaluate_paraphrase_retrieval(
         model, split["test"], show_progress_bar=config.show_progress_bar
     )
@@ -258,11 +279,14 @@ def train_cardioembed(config: CardioEmbedConfig) -> str:
         generator=split["train"][0]["generator"] if split["train"] else None,
         train=info,
     )
-    results_path.write_text(json.dumps(results, indent=2))
-    return save_final_model(
+    run.write_json(results_path.name, results)
+    model.max_seq_length = config.inference_max_length or base_length
+    return finalize_model(
         model,
-        config.model_dir,
+        run.model_dir,
         family="cardioembed",
-        recipe_config=config.to_dict(),
+        recipe_config=recorded_config(
+            config, training_max_seq_length=config.max_seq_length, inference_max_seq_length=model.max_seq_length
+        ),
         eval_results={"paraphrase-test": results["trained"]},
     )

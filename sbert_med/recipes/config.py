@@ -15,7 +15,7 @@ import yaml
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ConfigError", "RecipeConfig", "parse_overrides"]
+__all__ = ["ConfigError", "RecipeConfig", "parse_overrides", "recorded_config"]
 
 
 class ConfigError(ValueError):
@@ -51,13 +51,24 @@ class RecipeConfig:
         gather_across_devices: Share in-batch negatives across devices in multi-GPU training.
         use_cpu: Force training on CPU even when a GPU is present.
         dataloader_num_workers: Workers of the training data loader.
-        resume: Continue from the last checkpoint in ``output_dir/checkpoints`` (``sbert-med train --resume``).
+        resume: Continue from the last checkpoint in ``output_dir/checkpoints`` (``sbert-med train --resume``);
+            refused when ``output_dir`` holds a run of another config.
+        overwrite: Replace a run of another config in ``output_dir`` (``sbert-med train --overwrite``); without
+            it, reusing a run folder for another config is an error (see :class:`sbert_med.training.RunFolder`).
         show_progress_bar: Show progress bars while encoding, mining and training.
+
+    Values are checked at construction (``epochs: 0``, ``batch_size: -4`` fail before any model loads); subclasses
+    list their own counts in ``positive_fields`` (must be >= 1) and ``non_negative_fields`` (0 = off / all).
     """
 
     recipe: ClassVar[str] = ""
     #: fields naming input files or folders; :meth:`check_inputs` insists they exist before any model is loaded
     input_fields: ClassVar[tuple[str, ...]] = ()
+    #: numeric fields that must be > 0 / >= 0 (checked in ``__post_init__``)
+    positive_fields: ClassVar[tuple[str, ...]] = ("batch_size", "learning_rate", "save_steps", "logging_steps")
+    non_negative_fields: ClassVar[tuple[str, ...]] = (
+        "seed", "warmup_ratio", "weight_decay", "eval_steps", "save_total_limit", "dataloader_num_workers"
+    )
 
     output_dir: str = "runs/recipe"
     seed: int = 42
@@ -79,7 +90,25 @@ class RecipeConfig:
     use_cpu: bool = False
     dataloader_num_workers: int = 0
     resume: bool = False
+    overwrite: bool = False
     show_progress_bar: bool = True
+
+    def __post_init__(self) -> None:
+        """Reject values no run can mean (subclasses call ``super().__post_init__()`` first)."""
+        for name in self.positive_fields:
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ConfigError(f"{name} must be > 0, got {value!r}")
+        for name in self.non_negative_fields:
+            value = getattr(self, name)
+            if value is not None and not value >= 0:
+                raise ConfigError(f"{name} must be >= 0, got {value!r}")
+        if not self.epochs > 0 and not self.max_steps > 0:
+            raise ConfigError(f"epochs must be > 0 (or max_steps > 0), got epochs={self.epochs!r}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ConfigError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}")
+        if self.resume and self.overwrite:
+            raise ConfigError("resume and overwrite exclude each other: resume continues a run, overwrite replaces it")
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -185,6 +214,12 @@ class RecipeConfig:
         return SentenceTransformerTrainingArguments(**kwargs)
 
 
+def recorded_config(config: RecipeConfig, **provenance: Any) -> dict[str, Any]:
+    """The config as recorded with the saved model (card data): its keys plus what the run resolved, e.g.
+    ``training_max_seq_length`` and ``inference_max_seq_length``."""
+    return {**config.to_dict(), **provenance}
+
+
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """Read a YAML (``.yaml``/``.yml``) or JSON config file into a dict; errors name the file (and line)."""
     path = Path(path)
@@ -217,7 +252,8 @@ def parse_overrides(overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
         try:
             parsed[key] = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError as exc:
-            raise ConfigError(f"--set {key}: cannot parse value {raw!r}: {exc}") from exc
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ConfigError(f"--set {key}: cannot parse value {raw!r} as YAML: {problem}") from exc
     return parsed
 
 

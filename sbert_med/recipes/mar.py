@@ -8,33 +8,38 @@
    decoder.
 
 Ablation switches: ``run_init``, ``run_stage1``, ``run_stage2``, ``stage1_mse_weight=0`` (no MSE),
-``stage1_contrastive_weight=0`` (no contrastive). Every stage saves a plainly loadable model under
-``output_dir/stages/`` and is skipped when it is already complete, so rerunning the command resumes; a stage cut
-short resumes from its own last checkpoint with ``resume: true``.
+``stage1_contrastive_weight=0`` (no contrastive). The run folder (:class:`sbert_med.training.RunFolder`) holds one
+stage per step: each saves a plainly loadable model under ``output_dir/stages/`` and is skipped when it is already
+done, so rerunning the command resumes; a stage cut short resumes from its own last checkpoint with ``resume: true``.
+
+Where the defaults come from (see ``examples/mar/README.md``): the paper states the LoRA rank/alpha (32/64), the
+learning rate (1e-4 for both towers), the global batches (2,560 in Stage I, 640 in Stage II), one Stage II epoch,
+lambda_1 = lambda_2 = 1 and CLS pooling of the query tower; the temperatures (0.1 in Stage I, 0.02 in Stage II) come
+from the authors' public code, not the paper; everything else (lengths, mining, LoRA dropout, the init stage's
+settings) is ours.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from pathlib import Path
 from typing import ClassVar, Literal
 
 from sbert_med.data.pairs import load_training_pairs, truncate_to_tokens
-from sbert_med.recipes._common import mine_cached, run_trainer, save_final_model, seed_everything, trainer_class
-from sbert_med.recipes.config import ConfigError, RecipeConfig
+from sbert_med.recipes.config import ConfigError, RecipeConfig, recorded_config
+from sbert_med.recipes.negatives import mine_training_negatives
+from sbert_med.training import MedTrainer, RunFolder, Stage, finalize_model, seed_everything
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["MARConfig", "train_mar"]
 
-_DONE = "STAGE_DONE"
-
 
 @dataclasses.dataclass
 class MARConfig(RecipeConfig):
-    """Config of the MAR recipe; defaults follow the paper (lr 1e-4, LoRA r=32/alpha=64, tau 0.1 / 0.02).
+    """Config of the MAR recipe. Sources of the defaults: (paper) lr 1e-4, LoRA r=32/alpha=64, batches 2,560 / 640,
+    one Stage II epoch, lambda 1/1, CLS query pooling; (code) tau 0.1 / 0.02; (ours) the rest.
 
     Args:
         query_model: The small query encoder (Hub id or path).
@@ -47,20 +52,26 @@ class MARConfig(RecipeConfig):
         padding_side: Padding side of the decoder (last-token pooling is correct with both).
         train_data: Retrieval pairs: ``.jsonl`` / ``.tsv`` / ``.csv`` or a BEIR folder (``train_split``).
         max_train_examples: If > 0, a seeded sample of this many pairs.
-        num_hard_negatives: Hard negatives per query in Stage II, mined with the initialised query tower over the
-            training documents (ranks below ``mine_range_min`` skipped as likely false negatives).
-        mine_range_min: Ranks skipped before taking mined negatives.
+        num_negatives: Negatives per example supplied by ``train_data`` (``neg`` / ``negative*``), used as the hard
+            negatives of Stage II; when > 0 nothing is mined. (ours)
+        num_hard_negatives: Hard negatives per query in Stage II when the data supplies none, mined with the
+            initialised query tower over the training documents by :func:`sbert_med.data.mine_negatives` (ranks
+            below ``mine_range_min`` skipped, positives of duplicate questions and candidates within
+            ``mine_margin`` of the positive dropped as likely false negatives). (ours; the paper grades candidates
+            with an LLM instead)
+        mine_range_min: Ranks skipped before taking mined negatives. (ours)
+        mine_margin: Relative margin below the positive's score a mined negative must keep (``None``: off). (ours)
         run_init / run_stage1 / run_stage2: The ablation switches.
         init_epochs, init_learning_rate, init_max_steps: Independent initialisation (both towers).
         init_document_learning_rate: Learning rate of the document tower's LoRA in the initialisation (``None``:
             ``init_learning_rate``). LoRA usually wants a higher rate than a full fine-tune of the query encoder.
         stage1_epochs, stage1_learning_rate, stage1_max_steps, stage1_batch_size: Stage I.
-        stage1_temperature: Stage I contrastive temperature.
+        stage1_temperature: Stage I contrastive temperature (0.1: the authors' public code; the paper gives none).
         stage1_mse_weight: Weight of the MSE term (0: the "no MSE" ablation).
         stage1_contrastive_weight: Weight of the contrastive term (0: the "no contrastive" ablation).
         stage1_max_texts: If > 0, at most this many self-pair texts (queries and documents, half each).
         stage2_epochs, stage2_learning_rate, stage2_max_steps, stage2_batch_size: Stage II.
-        stage2_temperature: Stage II temperature.
+        stage2_temperature: Stage II temperature (0.02: the authors' public code; the paper gives none).
         stage2_document_learning_rate: Learning rate of the document tower's LoRA in Stage II (``None``:
             ``stage2_learning_rate``, the paper's one rate for both towers); set through ``learning_rate_mapping``.
         lora_r, lora_alpha, lora_dropout, lora_target_modules: LoRA of the document tower (init and Stage II).
@@ -68,6 +79,33 @@ class MARConfig(RecipeConfig):
 
     recipe: ClassVar[str] = "mar"
     input_fields: ClassVar[tuple[str, ...]] = ("train_data",)
+    positive_fields: ClassVar[tuple[str, ...]] = (
+        *RecipeConfig.positive_fields,
+        "query_max_length",
+        "document_max_length",
+        "init_learning_rate",
+        "stage1_learning_rate",
+        "stage1_batch_size",
+        "stage1_temperature",
+        "stage2_learning_rate",
+        "stage2_batch_size",
+        "stage2_temperature",
+        "init_document_learning_rate",
+        "stage2_document_learning_rate",
+        "lora_r",
+        "lora_alpha",
+    )
+    non_negative_fields: ClassVar[tuple[str, ...]] = (
+        *RecipeConfig.non_negative_fields,
+        "max_train_examples",
+        "num_negatives",
+        "num_hard_negatives",
+        "mine_range_min",
+        "stage1_mse_weight",
+        "stage1_contrastive_weight",
+        "stage1_max_texts",
+        "lora_dropout",
+    )
 
     output_dir: str = "runs/mar"
     query_model: str = "BAAI/bge-large-en-v1.5"
@@ -80,8 +118,10 @@ class MARConfig(RecipeConfig):
     train_data: str = ""
     train_split: str = "train"
     max_train_examples: int = 0
+    num_negatives: int = 0
     num_hard_negatives: int = 1
     mine_range_min: int = 10
+    mine_margin: float | None = 0.05
     run_init: bool = True
     run_stage1: bool = True
     run_stage2: bool = True
@@ -110,12 +150,15 @@ class MARConfig(RecipeConfig):
     learning_rate: float = 1e-4
 
     def __post_init__(self) -> None:
+        super().__post_init__()
+        for stage in ("init", "stage1", "stage2"):
+            epochs, max_steps = getattr(self, f"{stage}_epochs"), getattr(self, f"{stage}_max_steps")
+            if not epochs > 0 and not max_steps > 0:
+                raise ConfigError(f"{stage}_epochs must be > 0 (or {stage}_max_steps > 0), got {epochs!r}")
         if not (self.run_init or self.run_stage1 or self.run_stage2):
             raise ConfigError("at least one of run_init, run_stage1, run_stage2 must be true")
         if self.run_stage1 and self.stage1_mse_weight <= 0 and self.stage1_contrastive_weight <= 0:
             raise ConfigError("stage1_mse_weight and stage1_contrastive_weight cannot both be 0")
-        if self.num_hard_negatives < 0:
-            raise ConfigError(f"num_hard_negatives must be >= 0, got {self.num_hard_negatives!r}")
 
     @property
     def lora(self) -> dict:
@@ -126,31 +169,15 @@ class MARConfig(RecipeConfig):
             "target_modules": self.lora_target_modules,
         }
 
-    def stage_dir(self, stage: str) -> Path:
-        return Path(self.output_dir) / "stages" / stage
-
 
 # ----------------------------------------------------------------------------------------------------------- helpers
-def _stage_done(path: Path) -> bool:
-    return (path / _DONE).is_file()
-
-
-def _finish_stage(model, path: Path, info: dict) -> None:
-    from sbert_med.modules import merge_lora
-
-    merge_lora(model)
-    model.save(str(path))
-    (path / _DONE).write_text(json.dumps(info, indent=2))
-    logger.info("stage saved: %s", path)
-
-
 def _train(
     config: MARConfig,
+    stage: Stage,
     model,
     train,
     loss,
     *,
-    stage: str,
     epochs: float,
     lr: float,
     max_steps: int,
@@ -161,7 +188,7 @@ def _train(
     from sentence_transformers.sentence_transformer.training_args import BatchSamplers
 
     args = config.training_arguments(
-        output_dir=str(Path(config.checkpoint_dir) / stage),
+        output_dir=str(stage.checkpoint_dir),
         num_train_epochs=epochs,
         learning_rate=lr,
         max_steps=max_steps,
@@ -170,13 +197,12 @@ def _train(
         router_mapping=router_mapping or {},
         learning_rate_mapping=learning_rate_mapping or {},
     )
-    trainer = trainer_class()(model=model, args=args, train_dataset=train, loss=loss)
-    return run_trainer(
-        trainer,
-        checkpoint_dir=args.output_dir,
-        resume=config.resume,
-        info_path=Path(config.output_dir) / f"train_info_{stage}.json",
-    )
+    trainer = MedTrainer(model=model, args=args, train_dataset=train, loss=loss)
+    return stage.run.train(trainer, stage=stage.name)
+
+
+def _device(config: MARConfig) -> str | None:
+    return "cpu" if config.use_cpu else None
 
 
 def _query_tower(config: MARConfig, path: str, *, pooling=None):
@@ -195,56 +221,7 @@ def _symmetric(modules, config: MARConfig):
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.modules import Normalize
 
-    return SentenceTransformer(
-        modules=[*modules, Normalize()], similarity_fn_name="cosine", device="cpu" if config.use_cpu else None
-    )
-
-
-# ------------------------------------------------------------------------------------------------------------ stages
-def _init_tower(config: MARConfig, pairs, *, route: str) -> str:
-    """Independent initialisation: fine-tune one tower on its own, symmetrically (LoRA on the decoder tower)."""
-    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
-
-    from sbert_med.modules import add_lora
-
-    stage = f"init_{route}"
-    path = config.stage_dir(stage)
-    if not _stage_done(path):
-        lr = config.init_learning_rate
-        if route == "query":
-            model = _symmetric(_query_tower(config, config.query_model, pooling=config.query_pooling), config)
-        else:
-            model = _symmetric(_document_tower(config, config.document_model), config)
-            add_lora(model, route=None, config=config.lora)
-            if config.init_document_learning_rate is not None:
-                lr = config.init_document_learning_rate
-        info = _train(
-            config,
-            model,
-            pairs,
-            MultipleNegativesRankingLoss(model, scale=1 / config.stage2_temperature),
-            stage=stage,
-            epochs=config.init_epochs,
-            lr=lr,
-            max_steps=config.init_max_steps,
-            batch_size=config.batch_size,
-        )
-        _finish_stage(model, path, info)
-    return str(path)
-
-
-def _mine_hard_negatives(config: MARConfig, pairs, query_path: str):
-    """Hard negatives mined once with the initialised query tower, cached in ``output_dir/data``."""
-    from sentence_transformers import SentenceTransformer
-
-    return mine_cached(
-        pairs,
-        lambda: SentenceTransformer(query_path, device="cpu" if config.use_cpu else None),
-        cache=Path(config.output_dir) / "data" / "stage2_triplets",
-        num_negatives=config.num_hard_negatives,
-        range_min=config.mine_range_min,
-        show_progress_bar=config.show_progress_bar,
-    )
+    return SentenceTransformer(modules=[*modules, Normalize()], similarity_fn_name="cosine", device=_device(config))
 
 
 def _asymmetric(config: MARConfig, query_path: str, document_path: str):
@@ -256,11 +233,40 @@ def _asymmetric(config: MARConfig, query_path: str, document_path: str):
     return build_asymmetric_model(query, _document_tower(config, document_path), bridge=config.bridge)
 
 
-def _stage1(config: MARConfig, model, pairs):
-    from datasets import Dataset
+def _load(config: MARConfig, path: str):
+    from sentence_transformers import SentenceTransformer
 
-    from sbert_med.losses import AlignmentLoss
-    from sbert_med.modules import freeze_route, unfreeze_route
+    return SentenceTransformer(path, device=_device(config))
+
+
+# ------------------------------------------------------------------------------------------------------------ data
+def _training_pairs(config: MARConfig):
+    """``anchor``, ``positive`` and the ``negative_i`` columns the data supplies (``num_negatives``)."""
+    if not config.train_data:
+        raise ConfigError("train_data is required (a .jsonl / .tsv / .csv file or a BEIR folder)")
+    return load_training_pairs(
+        config.train_data,
+        split=config.train_split,
+        num_negatives=config.num_negatives,
+        max_examples=config.max_train_examples,
+        seed=config.seed,
+    )
+
+
+def _cut_queries(config: MARConfig, data, query_path: str):
+    """Queries cut to ``query_max_length`` tokens of the (initialised) query tower's tokenizer."""
+    from sentence_transformers import SentenceTransformer
+
+    if not Path(query_path).is_dir():
+        return data
+    tokenizer = SentenceTransformer(query_path, device="cpu").tokenizer
+    anchors = truncate_to_tokens(data["anchor"], tokenizer, config.query_max_length)
+    return data.remove_columns("anchor").add_column("anchor", anchors).select_columns(data.column_names)
+
+
+def _self_pairs(config: MARConfig, pairs):
+    """Stage I data: ``(text, text)`` over the distinct queries and documents."""
+    from datasets import Dataset
 
     queries = list(dict.fromkeys(pairs["anchor"]))
     documents = list(dict.fromkeys(pairs["positive"]))
@@ -268,56 +274,102 @@ def _stage1(config: MARConfig, model, pairs):
         half = config.stage1_max_texts // 2
         queries, documents = queries[:half], documents[: config.stage1_max_texts - min(half, len(queries))]
     texts = list(dict.fromkeys(queries + documents))
-    self_pairs = Dataset.from_dict({"q_text": texts, "d_text": texts})
-    freeze_route(model, "document")
-    loss = AlignmentLoss(
-        model,
-        temperature=config.stage1_temperature,
-        lambda_mse=config.stage1_mse_weight,
-        lambda_contrastive=config.stage1_contrastive_weight,
-    )
-    info = _train(
-        config,
-        model,
-        self_pairs,
-        loss,
-        stage="stage1",
-        epochs=config.stage1_epochs,
-        lr=config.stage1_learning_rate,
-        max_steps=config.stage1_max_steps,
-        batch_size=config.stage1_batch_size,
-        router_mapping={"q_text": "query", "d_text": "document"},
-    )
-    unfreeze_route(model, "document")
-    return info
+    return Dataset.from_dict({"q_text": texts, "d_text": texts})
 
 
-def _stage2(config: MARConfig, model, triplets):
+def _stage2_data(config: MARConfig, run: RunFolder, data, *, mining_tower: str):
+    """Stage II rows: the supplied negatives, else negatives mined with the initialised query tower."""
+    if config.num_negatives > 0 or config.num_hard_negatives == 0:
+        return data
+    return mine_training_negatives(
+        run,
+        data,
+        lambda: _load(config, mining_tower),
+        name="stage2_triplets",
+        num_negatives=config.num_hard_negatives,
+        range_min=config.mine_range_min,
+        relative_margin=config.mine_margin,
+        show_progress_bar=config.show_progress_bar,
+    )
+
+
+# ------------------------------------------------------------------------------------------------------------ stages
+def _init_tower(config: MARConfig, pairs, *, route: str):
+    """Independent initialisation: fine-tune one tower on its own, symmetrically (LoRA on the decoder tower)."""
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    from sbert_med.modules import add_lora
+
+    def run_stage(stage: Stage):
+        lr = config.init_learning_rate
+        if route == "query":
+            model = _symmetric(_query_tower(config, config.query_model, pooling=config.query_pooling), config)
+        else:
+            model = _symmetric(_document_tower(config, config.document_model), config)
+            add_lora(model, route=None, config=config.lora)
+            if config.init_document_learning_rate is not None:
+                lr = config.init_document_learning_rate
+        loss = MultipleNegativesRankingLoss(model, scale=1 / config.stage2_temperature)
+        info = _train(
+            config, stage, model, pairs, loss,
+            epochs=config.init_epochs, lr=lr, max_steps=config.init_max_steps, batch_size=config.batch_size,
+        )
+        return model, info
+
+    return run_stage
+
+
+def _stage1(config: MARConfig, query_path: str, document_path: str, pairs):
+    """Stage I: the document tower frozen, the query tower learns to map a text where the document tower puts it."""
+    from sbert_med.losses import AlignmentLoss
+    from sbert_med.modules import freeze_route, unfreeze_route
+
+    def run_stage(stage: Stage):
+        model = _asymmetric(config, query_path, document_path)
+        freeze_route(model, "document")
+        loss = AlignmentLoss(
+            model,
+            temperature=config.stage1_temperature,
+            lambda_mse=config.stage1_mse_weight,
+            lambda_contrastive=config.stage1_contrastive_weight,
+        )
+        info = _train(
+            config, stage, model, _self_pairs(config, pairs), loss,
+            epochs=config.stage1_epochs, lr=config.stage1_learning_rate, max_steps=config.stage1_max_steps,
+            batch_size=config.stage1_batch_size, router_mapping={"q_text": "query", "d_text": "document"},
+        )
+        unfreeze_route(model, "document")
+        return model, info
+
+    return run_stage
+
+
+def _stage2(config: MARConfig, start, data):
+    """Stage II: both towers with Asym-InfoNCE on hard-negative rows, LoRA on the document tower."""
     from sbert_med.losses import AsymInfoNCELoss
     from sbert_med.modules import add_lora
 
-    add_lora(model, route="document", config=config.lora)
-    mapping = {column: ("query" if column == "anchor" else "document") for column in triplets.column_names}
-    loss = AsymInfoNCELoss(
-        model, temperature=config.stage2_temperature, gather_across_devices=config.gather_across_devices
-    )
-    return _train(
-        config,
-        model,
-        triplets,
-        loss,
-        stage="stage2",
-        epochs=config.stage2_epochs,
-        lr=config.stage2_learning_rate,
-        max_steps=config.stage2_max_steps,
-        batch_size=config.stage2_batch_size,
-        router_mapping=mapping,
-        learning_rate_mapping=(
-            {r"sub_modules\.document\.": config.stage2_document_learning_rate}
-            if config.stage2_document_learning_rate is not None
-            else None
-        ),
-    )
+    def run_stage(stage: Stage):
+        model = start()
+        triplets = data()
+        add_lora(model, route="document", config=config.lora)
+        mapping = {column: ("query" if column == "anchor" else "document") for column in triplets.column_names}
+        loss = AsymInfoNCELoss(
+            model, temperature=config.stage2_temperature, gather_across_devices=config.gather_across_devices
+        )
+        info = _train(
+            config, stage, model, triplets, loss,
+            epochs=config.stage2_epochs, lr=config.stage2_learning_rate, max_steps=config.stage2_max_steps,
+            batch_size=config.stage2_batch_size, router_mapping=mapping,
+            learning_rate_mapping=(
+                {r"sub_modules\.document\.": config.stage2_document_learning_rate}
+                if config.stage2_document_learning_rate is not None
+                else None
+            ),
+        )
+        return model, info
+
+    return run_stage
 
 
 def train_mar(config: MARConfig) -> str:
@@ -326,49 +378,34 @@ def train_mar(config: MARConfig) -> str:
     Stage models: ``stages/init_query``, ``stages/init_document`` (symmetric), ``stages/stage1``,
     ``stages/stage2`` (asymmetric). The final model (``output_dir/model``) is the last stage run.
     """
-    from sentence_transformers import SentenceTransformer
-
+    run = RunFolder.for_config(config)
     seed_everything(config.seed)
-    if not config.train_data:
-        raise ConfigError("train_data is required (a .jsonl / .tsv / .csv file or a BEIR folder)")
-    pairs = load_training_pairs(
-        config.train_data, split=config.train_split, max_examples=config.max_train_examples, seed=config.seed
-    )
-    pairs = pairs.select_columns(["anchor", "positive"])
+    data = _training_pairs(config)
+    pairs = data.select_columns(["anchor", "positive"])
+    query_path, document_path = config.query_model, config.document_model
     if config.run_init:
-        query_path = _init_tower(config, pairs, route="query")
-        document_path = _init_tower(config, pairs, route="document")
-    else:
-        query_path, document_path = config.query_model, config.document_model
-    tokenizer = SentenceTransformer(query_path, device="cpu").tokenizer if Path(query_path).is_dir() else None
-    if tokenizer is not None:
-        anchors = truncate_to_tokens(pairs["anchor"], tokenizer, config.query_max_length)
-        pairs = pairs.remove_columns("anchor").add_column("anchor", anchors).select_columns(["anchor", "positive"])
-    stages = {}
-    model = None
+        query_path = run.stage("init_query").run_once(_init_tower(config, pairs, route="query"))
+        document_path = run.stage("init_document").run_once(_init_tower(config, pairs, route="document"))
+    data = _cut_queries(config, data, query_path)
+    pairs = data.select_columns(["anchor", "positive"])
+    last = None
     if config.run_stage1:
-        path = config.stage_dir("stage1")
-        if not _stage_done(path):
-            model = _asymmetric(config, query_path, document_path)
-            _finish_stage(model, path, _stage1(config, model, pairs))
-        model = None
-        stages["stage1"] = str(path)
+        last = run.stage("stage1").run_once(_stage1(config, query_path, document_path, pairs))
     if config.run_stage2:
-        path = config.stage_dir("stage2")
-        if not _stage_done(path):
-            if config.run_stage1:
-                model = SentenceTransformer(stages["stage1"], device="cpu" if config.use_cpu else None)
-            else:
-                model = _asymmetric(config, query_path, document_path)
-            triplets = pairs
-            if config.num_hard_negatives > 0:
-                triplets = _mine_hard_negatives(
-                    config, pairs, query_path if Path(query_path).is_dir() else config.query_model
-                )
-            _finish_stage(model, path, _stage2(config, model, triplets))
-        stages["stage2"] = str(path)
-    if not stages:  # init only: nothing asymmetric trained yet, assemble the two initialised towers
-        model = _asymmetric(config, query_path, document_path)
-    else:
-        model = SentenceTransformer(stages[list(stages)[-1]], device="cpu" if config.use_cpu else None)
-    return save_final_model(model, config.model_dir, family="mar", recipe_config=config.to_dict())
+        stage1_path = last
+
+        def start():  # Stage I's model, or the towers as they are
+            return _load(config, stage1_path) if stage1_path else _asymmetric(config, query_path, document_path)
+
+        last = run.stage("stage2").run_once(
+            _stage2(config, start, lambda: _stage2_data(config, run, data, mining_tower=query_path))
+        )
+    # init only: nothing asymmetric trained yet, assemble the two initialised towers
+    model = _load(config, last) if last else _asymmetric(config, query_path, document_path)
+    lengths = {"query": config.query_max_length, "document": config.document_max_length}
+    return finalize_model(
+        model,
+        run.model_dir,
+        family="mar",
+        recipe_config=recorded_config(config, training_max_seq_length=lengths, inference_max_seq_length=lengths),
+    )

@@ -10,13 +10,14 @@ a backbone transformers supports natively:
    ``tokenizer_corpus`` with ``tokenizers``, embeddings initialised as the mean of their old pieces
    (:func:`sbert_med.tokenizer.extend_tokenizer`).
 3. Continued pretraining: masked language modelling on ``mlm_corpus`` with transformers' ``Trainer`` and
-   ``DataCollatorForLanguageModeling`` (:func:`sbert_med.medeir.continue_pretraining`).
+   ``DataCollatorForLanguageModeling`` (:func:`sbert_med.training.continue_pretraining`).
 4. Contrastive fine-tuning: the MedEmbed recipe (InfoNCE with in-batch and optional hard negatives) on the
    pretrained model; ``contrastive`` holds its options (``train_data``, ``dev_data``, ``temperature``, ...).
 5. The final model, set back to ``max_seq_length``, saved with the ``medeir`` model card.
 
-Every stage writes its result under ``output_dir`` and a rerun with ``resume: true`` skips finished stages and
-resumes unfinished training from its last checkpoint.
+The run folder (:class:`sbert_med.training.RunFolder`) holds the stages: ``stages/pretrained`` (steps 1-3, its
+done-marker holds the tokenizer and MLM reports) and ``contrastive/`` (step 4, a MedEmbed run); a rerun skips the
+finished stages and ``resume: true`` continues unfinished training from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ import dataclasses
 import json
 import logging
 import os
+import random
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from sbert_med.recipes._common import save_final_model, seed_everything
-from sbert_med.recipes.config import ConfigError, RecipeConfig
+from sbert_med.recipes.config import ConfigError, RecipeConfig, recorded_config
+from sbert_med.training import RunFolder, Stage, finalize_model, seed_everything
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +112,7 @@ class MedEIRConfig(RecipeConfig):
     @property
     def pretrained_dir(self) -> str:
         """The model after tokenizer extension and continued pretraining (input of the contrastive stage)."""
-        return str(Path(self.output_dir) / "pretrained")
+        return str(Path(self.output_dir) / "stages" / "pretrained")
 
 
 def _expand(path: str) -> str:
@@ -147,59 +149,54 @@ def _read_corpus(files: list[str], *, limit: int) -> list[str]:
     return texts
 
 
-def _pretrain(config: MedEIRConfig) -> dict:
-    """Stages 1-3: base model, tokenizer extension, masked-LM pretraining; saved to ``config.pretrained_dir``."""
-    from sbert_med.medeir import continue_pretraining
+def _pretrain(config: MedEIRConfig):
+    """Stages 1-3: base model, tokenizer extension, masked-LM pretraining (the ``pretrained`` stage)."""
     from sbert_med.tokenizer import extend_tokenizer, learn_medical_tokens
+    from sbert_med.training import continue_pretraining
 
-    done = Path(config.output_dir) / "pretrained.json"
-    if config.resume and done.is_file() and (Path(config.pretrained_dir) / "modules.json").is_file():
-        logger.info("MedEIR: reusing the pretrained model in %s", config.pretrained_dir)
-        return json.loads(done.read_text())
-    model = build_medeir_base_model(config)
-    info: dict[str, Any] = {}
-    if config.new_tokens > 0:
-        corpus = _read_corpus(config.tokenizer_corpus, limit=0)
-        learned = learn_medical_tokens(
-            corpus,
-            model.tokenizer,
-            max_new_tokens=config.new_tokens,
-            vocab_size=config.token_vocab_size,
-            min_frequency=config.token_min_frequency,
-            show_progress_bar=config.show_progress_bar,
-        )
-        report = extend_tokenizer(model, learned, check_texts=corpus[:20000])
-        info["tokenizer_extension"] = {k: v for k, v in report.to_dict().items() if k != "init_pieces"}
-        info["tokenizer_extension"]["added"] = report.added[:50]
-        info["tokenizer_extension"]["num_added"] = len(report.added)
-    if config.mlm_corpus:
-        texts = _read_corpus(config.mlm_corpus, limit=config.mlm_max_texts)
-        import random
+    def run_stage(stage: Stage):
+        model = build_medeir_base_model(config)
+        info: dict[str, Any] = {}
+        if config.new_tokens > 0:
+            corpus = _read_corpus(config.tokenizer_corpus, limit=0)
+            learned = learn_medical_tokens(
+                corpus,
+                model.tokenizer,
+                max_new_tokens=config.new_tokens,
+                vocab_size=config.token_vocab_size,
+                min_frequency=config.token_min_frequency,
+                show_progress_bar=config.show_progress_bar,
+            )
+            report = extend_tokenizer(model, learned, check_texts=corpus[:20000])
+            info["tokenizer_extension"] = {k: v for k, v in report.to_dict().items() if k != "init_pieces"}
+            info["tokenizer_extension"]["added"] = report.added[:50]
+            info["tokenizer_extension"]["num_added"] = len(report.added)
+        if config.mlm_corpus:
+            texts = _read_corpus(config.mlm_corpus, limit=config.mlm_max_texts)
+            random.Random(config.seed).shuffle(texts)
+            held_out = min(config.mlm_eval_texts, len(texts) // 10)
+            mlm = continue_pretraining(
+                model,
+                texts[held_out:],
+                eval_texts=texts[:held_out],
+                output_dir=stage.checkpoint_dir,
+                mlm_probability=config.mlm_probability,
+                max_length=min(config.mlm_max_length, config.max_seq_length),
+                epochs=config.mlm_epochs,
+                max_steps=config.mlm_max_steps,
+                batch_size=config.mlm_batch_size,
+                learning_rate=config.mlm_learning_rate,
+                save_steps=config.save_steps,
+                seed=config.seed,
+                use_cpu=config.use_cpu,
+                bf16=config.bf16,
+                resume=config.resume,
+                show_progress_bar=config.show_progress_bar,
+            )
+            info["mlm"] = mlm.to_dict()
+        return model, info
 
-        random.Random(config.seed).shuffle(texts)
-        held_out = min(config.mlm_eval_texts, len(texts) // 10)
-        mlm = continue_pretraining(
-            model,
-            texts[held_out:],
-            eval_texts=texts[:held_out],
-            output_dir=Path(config.output_dir) / "mlm",
-            mlm_probability=config.mlm_probability,
-            max_length=min(config.mlm_max_length, config.max_seq_length),
-            epochs=config.mlm_epochs,
-            max_steps=config.mlm_max_steps,
-            batch_size=config.mlm_batch_size,
-            learning_rate=config.mlm_learning_rate,
-            save_steps=config.save_steps,
-            seed=config.seed,
-            use_cpu=config.use_cpu,
-            bf16=config.bf16,
-            resume=config.resume,
-            show_progress_bar=config.show_progress_bar,
-        )
-        info["mlm"] = mlm.to_dict()
-    model.save(config.pretrained_dir)
-    done.write_text(json.dumps(info, indent=2))
-    return info
+    return run_stage
 
 
 def train_medeir(config: MedEIRConfig) -> str:
@@ -208,29 +205,37 @@ def train_medeir(config: MedEIRConfig) -> str:
 
     from sbert_med.recipes.medembed import MedEmbedConfig, train_medembed
 
+    run = RunFolder.for_config(config)
     seed_everything(config.seed)
-    info = _pretrain(config)
+    pretrained = run.stage("pretrained")
+    pretrained.run_once(_pretrain(config))
+    info = pretrained.info()
     shared = {name: getattr(config, name) for name in RecipeConfig.field_names() if name != "output_dir"}
     contrastive = MedEmbedConfig.from_dict(
         {
             **shared,
             **config.contrastive,
-            "model": config.pretrained_dir,
-            "output_dir": str(Path(config.output_dir) / "contrastive"),
+            "model": str(pretrained.path),
+            "output_dir": str(run.path / "contrastive"),
         },
         source=f"{config.output_dir}: contrastive",
     )
     contrastive_dir = train_medembed(contrastive)
     train_info = Path(contrastive.output_dir) / "train_info.json"
-    eval_results = json.loads(train_info.read_text()).get("dev") if train_info.is_file() else None
+    info["contrastive"] = json.loads(train_info.read_text()) if train_info.is_file() else {}
+    eval_results = info["contrastive"].get("dev")
     model = SentenceTransformer(contrastive_dir, device="cpu" if config.use_cpu else None)
     model.max_seq_length = config.max_seq_length
-    info["contrastive"] = json.loads(train_info.read_text()) if train_info.is_file() else {}
-    (Path(config.output_dir) / "medeir_info.json").write_text(json.dumps(info, indent=2))
-    return save_final_model(
+    run.write_json("medeir_info.json", info)
+    return finalize_model(
         model,
-        config.model_dir,
+        run.model_dir,
         family="medeir",
-        recipe_config=config.to_dict(),
+        recipe_config=recorded_config(
+            config,
+            training_max_seq_length={"mlm": min(config.mlm_max_length, config.max_seq_length),
+                                     "contrastive": contrastive.passage_max_length},
+            inference_max_seq_length=config.max_seq_length,
+        ),
         eval_results={"dev": eval_results} if eval_results else None,
     )

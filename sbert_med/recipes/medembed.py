@@ -9,23 +9,15 @@ batch 32, no query instruction, dev-set IR evaluation during training.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-from pathlib import Path
 from typing import ClassVar
 
 from sbert_med.data.beir import load_beir
 from sbert_med.data.pairs import load_training_pairs, truncate_to_tokens
-from sbert_med.recipes._common import (
-    ir_evaluator,
-    mine_cached,
-    run_trainer,
-    save_final_model,
-    seed_everything,
-    short_metrics,
-    trainer_class,
-)
-from sbert_med.recipes.config import ConfigError, RecipeConfig
+from sbert_med.recipes.config import ConfigError, RecipeConfig, recorded_config
+from sbert_med.recipes.evaluators import ir_evaluator, last_logged_metrics, short_metrics
+from sbert_med.recipes.negatives import mine_training_negatives
+from sbert_med.training import MedTrainer, RunFolder, finalize_model, seed_everything
 
 logger = logging.getLogger(__name__)
 
@@ -44,16 +36,22 @@ class MedEmbedConfig(RecipeConfig):
         max_train_examples: If > 0, a seeded sample of this many training examples.
         num_negatives: Explicit negatives per example to read from ``train_data``.
         mine_negatives: If > 0 and the data has no negatives, mine this many hard negatives per query with the
-            base model (``sentence_transformers.util.mine_hard_negatives`` over the training positives, skipping
-            the top ``mine_range_min`` hits as likely false negatives).
-        mine_range_min: Ranks skipped before taking mined negatives.
+            base model over the training positives (:func:`sbert_med.data.mine_negatives`: positives of the same or
+            a duplicate question and candidates within ``mine_margin`` of the positive are dropped as likely false
+            negatives, after skipping the top ``mine_range_min`` hits). Ours; MedEmbed mined with its own script.
+        mine_range_min: Ranks skipped before taking mined negatives (ours).
+        mine_margin: Relative margin below the positive's score a mined negative must keep (``None``: off; the
+            miner's default 0.05, ours).
         dev_data: BEIR folder for the dev-set IR evaluation during training (``None``: no evaluation).
         dev_split: qrels split of ``dev_data``.
         dev_corpus_file: Corpus file of ``dev_data`` (default ``corpus.jsonl``).
         dev_max_queries: If > 0, evaluate on a seeded sample of this many dev queries.
         dev_max_corpus: If > 0, cut the dev corpus to the relevant documents plus distractors up to this size.
         query_max_length: Queries are cut to this many tokens (128 in MedEmbed).
-        passage_max_length: Passages are cut to this many tokens (256 in MedEmbed): the saved ``max_seq_length``.
+        passage_max_length: Passages are cut to this many tokens during training (256 in MedEmbed's code).
+        inference_max_length: ``max_seq_length`` of the saved model (``None``: the base model's own, ours). Training
+            length and inference length are different settings: a model trained on 256-token passages still reads
+            longer documents at inference. Both are recorded in the card data.
         temperature: InfoNCE temperature (the loss's scale is ``1 / temperature``).
         query_prompt: Instruction prepended to queries (MedEmbed used none).
         pooling: Override the base model's pooling (``None`` keeps it; bge uses ``cls``).
@@ -61,6 +59,15 @@ class MedEmbedConfig(RecipeConfig):
 
     recipe: ClassVar[str] = "medembed"
     input_fields: ClassVar[tuple[str, ...]] = ("train_data", "dev_data")
+    non_negative_fields: ClassVar[tuple[str, ...]] = (
+        *RecipeConfig.non_negative_fields,
+        "max_train_examples",
+        "num_negatives",
+        "mine_negatives",
+        "mine_range_min",
+        "dev_max_queries",
+        "dev_max_corpus",
+    )
 
     output_dir: str = "runs/medembed"
     model: str = "BAAI/bge-small-en-v1.5"
@@ -70,6 +77,7 @@ class MedEmbedConfig(RecipeConfig):
     num_negatives: int = 0
     mine_negatives: int = 0
     mine_range_min: int = 10
+    mine_margin: float | None = 0.05
     dev_data: str | None = None
     dev_split: str = "dev"
     dev_corpus_file: str | None = None
@@ -77,6 +85,7 @@ class MedEmbedConfig(RecipeConfig):
     dev_max_corpus: int = 0
     query_max_length: int = 128
     passage_max_length: int = 256
+    inference_max_length: int | None = None
     temperature: float = 0.02
     query_prompt: str = ""
     epochs: float = 3.0
@@ -84,10 +93,13 @@ class MedEmbedConfig(RecipeConfig):
     learning_rate: float = 2e-5
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.temperature <= 0:
             raise ConfigError(f"temperature must be > 0, got {self.temperature!r}")
         if self.query_max_length <= 0 or self.passage_max_length <= 0:
             raise ConfigError("query_max_length and passage_max_length must be > 0")
+        if self.inference_max_length is not None and self.inference_max_length <= 0:
+            raise ConfigError(f"inference_max_length must be > 0, got {self.inference_max_length!r}")
 
 
 def build_medembed_evaluator(config: MedEmbedConfig, *, name: str = "dev"):
@@ -113,19 +125,21 @@ def build_medembed_evaluator(config: MedEmbedConfig, *, name: str = "dev"):
 
 
 def _load_model(config: MedEmbedConfig):
+    """The base model set up for training; returns it and the base's own (inference) ``max_seq_length``."""
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.modules import Normalize
 
     model = SentenceTransformer(config.model, device="cpu" if config.use_cpu else None)
+    base_length = model.max_seq_length
     model.max_seq_length = config.passage_max_length
     if not any(isinstance(module, Normalize) for module in model):
         model.append(Normalize())  # trained with cosine: released unit-norm (check_model insists)
     if config.query_prompt:
         model.prompts = {**model.prompts, "query": config.query_prompt}
-    return model
+    return model, base_length
 
 
-def _training_data(config: MedEmbedConfig, model):
+def _training_data(config: MedEmbedConfig, model, run: RunFolder):
     if not config.train_data:
         raise ConfigError("train_data is required (a .jsonl / .tsv / .csv file or a BEIR folder)")
     train = load_training_pairs(
@@ -139,34 +153,22 @@ def _training_data(config: MedEmbedConfig, model):
     train = train.remove_columns("anchor").add_column("anchor", anchors)
     train = train.select_columns(["anchor"] + [c for c in train.column_names if c != "anchor"])
     if config.mine_negatives > 0 and config.num_negatives == 0:
-        train = _mine(config, model, train)
+        train = mine_training_negatives(
+            run,
+            train,
+            lambda: model,
+            name="train_mined",
+            num_negatives=config.mine_negatives,
+            range_min=config.mine_range_min,
+            relative_margin=config.mine_margin,
+            batch_size=config.batch_size,
+            show_progress_bar=config.show_progress_bar,
+        )
     return train
 
 
-def _mine(config: MedEmbedConfig, model, train):
-    """Mine hard negatives once and cache them in ``output_dir/data`` so a resumed run reuses them."""
-    return mine_cached(
-        train,
-        lambda: model,
-        cache=Path(config.output_dir) / "data" / "train_mined",
-        num_negatives=config.mine_negatives,
-        range_min=config.mine_range_min,
-        batch_size=config.batch_size,
-        show_progress_bar=config.show_progress_bar,
-        use_faiss=True,
-        query_prompt=config.query_prompt or None,
-    )
-
-
-def _last_eval(trainer, name: str) -> dict[str, float] | None:
-    """The evaluator's metrics logged at the last step, if the trainer evaluated there (avoids a second pass)."""
-    prefix = f"eval_{name}_"
-    for entry in reversed(trainer.state.log_history):
-        if any(key.startswith(prefix) for key in entry):
-            if entry.get("step") != trainer.state.global_step:
-                return None
-            return short_metrics({k[len("eval_") :]: v for k, v in entry.items() if k.startswith(prefix)}, name)
-    return None
+def _reads_training_length(model, config: MedEmbedConfig) -> bool:
+    return model.max_seq_length == config.passage_max_length
 
 
 def train_medembed(config: MedEmbedConfig) -> str:
@@ -174,9 +176,10 @@ def train_medembed(config: MedEmbedConfig) -> str:
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
     from sentence_transformers.sentence_transformer.training_args import BatchSamplers
 
+    run = RunFolder.for_config(config)
     seed_everything(config.seed)
-    model = _load_model(config)
-    train = _training_data(config, model)
+    model, base_length = _load_model(config)
+    train = _training_data(config, model, run)
     logger.info("MedEmbed: %d training examples, columns %s", len(train), train.column_names)
     loss = MultipleNegativesRankingLoss(
         model, scale=1.0 / config.temperature, gather_across_devices=config.gather_across_devices
@@ -190,26 +193,26 @@ def train_medembed(config: MedEmbedConfig) -> str:
             else {"eval_strategy": "epoch"}
         )
     args = config.training_arguments(
+        output_dir=str(run.checkpoint_dir()),
         batch_sampler=BatchSamplers.NO_DUPLICATES,
         prompts={"anchor": config.query_prompt} if config.query_prompt else None,
         **eval_kwargs,
     )
-    trainer = trainer_class()(model=model, args=args, train_dataset=train, loss=loss, evaluator=evaluator)
-    info = run_trainer(
-        trainer,
-        checkpoint_dir=config.checkpoint_dir,
-        resume=config.resume,
-        info_path=Path(config.output_dir) / "train_info.json",
-    )
+    trainer = MedTrainer(model=model, args=args, train_dataset=train, loss=loss, evaluator=evaluator)
+    info = run.train(trainer)
+    model.max_seq_length = config.inference_max_length or base_length
     eval_results = None
     if evaluator is not None:
-        eval_results = _last_eval(trainer, evaluator.name) or short_metrics(evaluator(model), evaluator.name)
+        # metrics logged during training describe the saved model only when it reads the training length
+        logged = last_logged_metrics(trainer, evaluator.name) if _reads_training_length(model, config) else None
+        eval_results = logged or short_metrics(evaluator(model), evaluator.name)
         info["dev"] = eval_results
-        (Path(config.output_dir) / "train_info.json").write_text(json.dumps(info, indent=2))
-    return save_final_model(
+        run.write_json("train_info.json", info)
+    return finalize_model(
         model,
-        config.model_dir,
+        run.model_dir,
         family="medembed",
-        recipe_config=config.to_dict(),
+        recipe_config=recorded_config(config, training_max_seq_length=config.passage_max_length,
+                                      inference_max_seq_length=model.max_seq_length),
         eval_results={"dev": eval_results} if eval_results else None,
     )

@@ -21,15 +21,15 @@ def chat_server():
 
 
 @pytest.fixture(scope="session")
-def medquad_train_pairs(shared_data) -> list[dict]:
-    with open(shared_data / "medquad" / "train_pairs.tsv", encoding="utf-8") as handle:
+def medquad_train_pairs(samples) -> list[dict]:
+    with open(samples / "medquad" / "train_pairs.tsv", encoding="utf-8") as handle:
         return list(csv.DictReader(handle, delimiter="\t"))
 
 
 @pytest.fixture(scope="session")
-def medquad_corpus(shared_data) -> dict[str, str]:
+def medquad_corpus(samples) -> dict[str, str]:
     corpus = {}
-    with open(shared_data / "medquad" / "corpus.jsonl", encoding="utf-8") as handle:
+    with open(samples / "medquad" / "corpus.jsonl", encoding="utf-8") as handle:
         for line in handle:
             row = json.loads(line)
             corpus[row["_id"]] = row["text"]

@@ -57,16 +57,18 @@ def test_paraphrased_queries_need_the_embedding_check(minilm_path):
     assert clean["query"] == ["How is lupus treated?"] and report.dropped == {"embedding": 1}
 
 
-@pytest.mark.slow
-def test_medquad_train_against_its_test_queries(shared_data):
-    queries = [json.loads(line) for line in open(shared_data / "medquad" / "queries.jsonl", encoding="utf-8")]
+def test_medquad_train_against_its_test_queries(samples):
+    queries = [json.loads(line) for line in open(samples / "medquad" / "queries.jsonl", encoding="utf-8")]
     test = [row["text"] for row in queries if row["metadata"]["split"] == "test"]
-    train = Dataset.from_dict({"query": [row["text"] for row in queries if row["metadata"]["split"] == "train"]})
+    train_texts = [row["text"] for row in queries if row["metadata"]["split"] == "train"]
+    # MedQuAD is split by topic page, so no test question recurs verbatim in train (none in the full data either);
+    # two planted ones (one verbatim, one in other case and spacing) must be the only rows removed
+    planted = [test[0], "  " + test[1].upper()]
+    train = Dataset.from_dict({"query": train_texts[:100] + planted + train_texts[100:]})
     clean, report = decontaminate(train, eval_texts=test, columns="query", ngram_overlap=None,
                                   show_progress_bar=False, return_report=True)
-    # MedQuAD asks the same template questions about different topics; pages differ between splits, yet some
-    # questions recur verbatim (e.g. generic "What is (are) ...?" on duplicated topics)
-    assert report.rows_in == len(train) and report.rows_out == len(clean)
+    assert report.rows_in == len(train) and report.rows_out == len(clean) == len(train_texts)
+    assert clean["query"] == train_texts
     assert {row for row in clean["query"]}.isdisjoint({text for text in test})
 
 

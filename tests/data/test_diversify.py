@@ -84,12 +84,12 @@ def test_bad_options_are_named():
         diversify(Dataset.from_dict({"q": ["a"]}), column="text", embeddings=unit(0))
 
 
-def test_diversify_medquad_questions_with_minilm(minilm_path, shared_data, tmp_path):
+def test_diversify_medquad_questions_with_minilm(minilm_path, samples, tmp_path):
     import json
 
     from sentence_transformers import SentenceTransformer
 
-    questions = [json.loads(line)["text"] for line in open(shared_data / "medquad" / "queries.jsonl")][:80]
+    questions = [json.loads(line)["text"] for line in open(samples / "medquad" / "queries.jsonl")][:80]
     # MedQuAD asks the same 5-10 questions about each topic: many near-duplicates across topics
     model = SentenceTransformer(minilm_path, device="cpu")
     dataset = Dataset.from_dict({"query": questions, "position": list(range(len(questions)))})

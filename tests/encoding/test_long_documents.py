@@ -98,15 +98,15 @@ def test_bad_options(tiny_model):
         encode_long_documents(tiny_model, "x")
 
 
-def _medquad_long_documents(shared_data, count: int) -> tuple[list[str], list[str]]:
+def _medquad_long_documents(samples, count: int) -> tuple[list[str], list[str]]:
     """Real MedQuAD answers placed after ~600 tokens of unrelated MedQuAD answers."""
-    rows = [json.loads(line) for line in (shared_data / "medquad" / "corpus_mini.jsonl").open()]
+    rows = [json.loads(line) for line in (samples / "medquad" / "corpus.jsonl").open()]
     pairs = {}
-    for line in (shared_data / "medquad" / "qrels" / "test_mini.tsv").open().readlines()[1:]:
+    for line in (samples / "medquad" / "qrels" / "test.tsv").open().readlines()[1:]:
         query_id, doc_id, _ = line.split("\t")
         pairs.setdefault(doc_id, query_id)
     queries = {json.loads(line)["_id"]: json.loads(line)["text"]
-               for line in (shared_data / "medquad" / "queries.jsonl").open()}
+               for line in (samples / "medquad" / "queries.jsonl").open()}
     by_id = {row["_id"]: row["text"] for row in rows}
     targets = [doc_id for doc_id in sorted(pairs) if 200 < len(by_id[doc_id]) < 1200][:count]
     filler = [row["text"] for row in rows if row["_id"] not in pairs and len(row["text"]) > 300]
@@ -121,10 +121,9 @@ def _medquad_long_documents(shared_data, count: int) -> tuple[list[str], list[st
     return query_texts, documents
 
 
-@pytest.mark.slow
-def test_chunk_and_pool_finds_answers_past_token_512(minilm_path, shared_data):
+def test_chunk_and_pool_finds_answers_past_token_512(minilm_path, samples):
     model = SentenceTransformer(minilm_path, device="cpu")
-    queries, documents = _medquad_long_documents(shared_data, 8)
+    queries, documents = _medquad_long_documents(samples, 8)
     assert min(len(model.tokenizer.tokenize(d)) for d in documents) > 600
     query_embeddings = model.encode_query(queries, normalize_embeddings=True)
 

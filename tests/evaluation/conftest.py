@@ -57,9 +57,9 @@ def minilm(minilm_path):
 
 
 @pytest.fixture(scope="session")
-def medquad_small(shared_data):
+def medquad_small(samples):
     """A real MedQuAD subset: 12 test queries over their answers plus distractors (30 documents)."""
     from sbert_med.data.beir import load_beir
 
-    data = load_beir(shared_data / "medquad", "test_mini", corpus_file="corpus_mini.jsonl")
+    data = load_beir(samples / "medquad", "test")
     return data.subset(max_queries=12, max_corpus=30, seed=1)

@@ -68,17 +68,17 @@ def _dot_towers(minilm_path: str, scale: torch.Tensor, *, misrouted: bool) -> Se
 def test_real_asymmetric_model_scores_only_when_routed(minilm_path, minilm, medquad_small, tmp_path):
     torch.manual_seed(0)
     scale = torch.exp(torch.randn(384) * 2.0)
-    reference = evaluate_retrieval(minilm, medquad_small, show_progress_bar=False)[None]["ndcg_at_10"]
+    reference = evaluate_retrieval(minilm, medquad_small, show_progress_bar=False)[None]["ndcg@10"]
     routed = _dot_towers(minilm_path, scale, misrouted=False)
-    score = evaluate_retrieval(routed, medquad_small, show_progress_bar=False)[None]["ndcg_at_10"]
+    score = evaluate_retrieval(routed, medquad_small, show_progress_bar=False)[None]["ndcg@10"]
     assert score == pytest.approx(reference, abs=2e-3)  # q·d == MiniLM cosine when each side uses its tower
 
     # save -> plain reload keeps the routing
     routed.save(str(tmp_path / "asym"))
     reloaded = SentenceTransformer(str(tmp_path / "asym"), device="cpu")
-    assert evaluate_retrieval(reloaded, medquad_small, show_progress_bar=False)[None]["ndcg_at_10"] == \
+    assert evaluate_retrieval(reloaded, medquad_small, show_progress_bar=False)[None]["ndcg@10"] == \
         pytest.approx(score, abs=1e-4)
 
     broken = _dot_towers(minilm_path, scale, misrouted=True)
-    broken_score = evaluate_retrieval(broken, medquad_small, show_progress_bar=False)[None]["ndcg_at_10"]
+    broken_score = evaluate_retrieval(broken, medquad_small, show_progress_bar=False)[None]["ndcg@10"]
     assert broken_score < reference - 0.2  # documents through the query tower: the score collapses

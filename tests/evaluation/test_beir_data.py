@@ -38,8 +38,8 @@ def test_corpus_file_and_split(tmp_path):
         load_beir(folder, "test")
 
 
-def test_subset_keeps_judged_documents(shared_data):
-    data = load_beir(shared_data / "nfcorpus")
+def test_subset_keeps_judged_documents(samples):
+    data = load_beir(samples / "medquad")
     small = data.subset(max_queries=5, max_corpus=200, seed=0)
     assert len(small.queries) == 5
     judged = {cid for docs in small.qrels.values() for cid in docs}

@@ -1,24 +1,9 @@
 from __future__ import annotations
 
-import numpy as np
-import pytest
 from sentence_transformers import SentenceTransformer
 
 from sbert_med.data.beir import load_beir
-from sbert_med.evaluation import EmbeddingStore, evaluate_retrieval
-
-
-def test_store_resumes_and_ignores_unfinished_shard(tmp_path):
-    store = EmbeddingStore(tmp_path)
-    store.add([EmbeddingStore.key("a"), EmbeddingStore.key("b")], np.ones((2, 3)))
-    np.save(tmp_path / "00001.npy", np.zeros((1, 3)))  # a crash between the vectors and the keys file
-    reopened = EmbeddingStore(tmp_path)
-    assert len(reopened) == 2 and EmbeddingStore.key("a") in reopened
-    reopened.add([EmbeddingStore.key("c")], np.full((1, 3), 2.0))  # overwrites the unfinished shard
-    assert len(EmbeddingStore(tmp_path)) == 3
-    (tmp_path / "00000.json").write_text('["only-one-key"]')
-    with pytest.raises(ValueError, match=r"00000\.json: 1 keys but 2 vectors"):
-        EmbeddingStore(tmp_path)
+from sbert_med.evaluation import evaluate_retrieval
 
 
 def test_sweep_encodes_once_and_truncates(tiny_encoder_path, beir_folder, tmp_path):
@@ -54,3 +39,12 @@ def test_prompts_are_honoured_per_route(tiny_encoder_path, beir_folder):
         setattr(model, f"encode_{route}", spy)
     evaluate_retrieval(model, load_beir(beir_folder), show_progress_bar=False)
     assert seen == {"query": "task: search result | query: ", "document": "title: none | text: "}
+
+
+def test_model_fingerprint_does_not_change_when_the_model_encodes(tiny_encoder_path):
+    from sbert_med.encoding import model_fingerprint
+
+    model = SentenceTransformer(tiny_encoder_path, device="cpu")
+    before = model_fingerprint(model)
+    model.encode(["a first call enables truncation in the fast tokenizer"], show_progress_bar=False)
+    assert model_fingerprint(model) == before

@@ -33,8 +33,8 @@ def test_eval_cli_end_to_end(tiny_encoder_path, data_dir, tmp_path, capsys):
     results = json.loads((out / "results.json").read_text())
     assert set(results) == {"bm25", "tiny"}
     assert set(results["tiny"]) == {"toy", "toy@16", "sts", "efficiency"}
-    assert 0.0 <= results["tiny"]["toy"]["ndcg_at_10"] <= 1.0
-    assert results["bm25"]["toy"]["ndcg_at_10"] > 0.5  # lexical overlap makes the toy set easy for BM25
+    assert 0.0 <= results["tiny"]["toy"]["ndcg@10"] <= 1.0
+    assert results["bm25"]["toy"]["ndcg@10"] > 0.5  # lexical overlap makes the toy set easy for BM25
     assert "spearman" in results["tiny"]["sts"] and "sts" not in results["bm25"]
     for route in ("query", "document"):
         assert results["tiny"]["efficiency"][f"{route}_batched_per_s"] > 0

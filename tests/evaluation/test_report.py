@@ -7,14 +7,14 @@ import pytest
 from sbert_med.evaluation.report import markdown_table, matryoshka_curves, write_report
 
 RESULTS = {
-    "bm25": {"A": {"ndcg_at_10": 0.5}, "B": {"ndcg_at_10": 0.7},
+    "bm25": {"A": {"ndcg@10": 0.5}, "B": {"ndcg@10": 0.7},
              "efficiency": {"query_batched_per_s": 5000.0, "query_b1_p50_ms": 0.2,
                             "document_batched_per_s": 900.0, "document_b1_p50_ms": 1.0}},
-    "small": {"A": {"ndcg_at_10": 0.6}, "B": {"ndcg_at_10": 0.8}, "S": {"spearman": 0.81},
-              "A@64": {"ndcg_at_10": 0.5}, "B@64": {"ndcg_at_10": 0.7},
+    "small": {"A": {"ndcg@10": 0.6}, "B": {"ndcg@10": 0.8}, "S": {"spearman": 0.81},
+              "A@64": {"ndcg@10": 0.5}, "B@64": {"ndcg@10": 0.7},
               "efficiency": {"query_batched_per_s": 100.0, "query_b1_p50_ms": 12.0,
                              "document_batched_per_s": 20.0, "document_b1_p50_ms": 50.0}},
-    "big": {"A": {"ndcg_at_10": 0.7}, "B": {"ndcg_at_10": 0.9}, "S": {"spearman": 0.85},
+    "big": {"A": {"ndcg@10": 0.7}, "B": {"ndcg@10": 0.9}, "S": {"spearman": 0.85},
             "efficiency": {"query_batched_per_s": 10.0, "query_b1_p50_ms": 120.0,
                            "document_batched_per_s": 2.0, "document_b1_p50_ms": 500.0}},
 }

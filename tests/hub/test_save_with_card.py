@@ -14,18 +14,18 @@ import pytest
 from sentence_transformers import SentenceTransformer
 
 from sbert_med.hub import MedModelCardData, save_with_card
-from sbert_med.hub.template_files import REPO_SOURCES_DIR, TEMPLATES_DIR
+from sbert_med.hub.template_files import TEMPLATE, TEMPLATES_DIR
 
 GOLDEN = Path(__file__).parent / "golden" / "mar_card.md"
 ANY = "<<ANY>>"
 EVAL_RESULTS = {
     "mar-tiny": {
-        "MedQuAD": {"ndcg_at_10": 0.5123, "recall_at_10": 0.71},
+        "MedQuAD": {"ndcg@10": 0.5123, "recall@10": 0.71},
         "BIOSSES": {"spearman": 0.6042},
-        "MedQuAD@32": {"ndcg_at_10": 0.4871},
+        "MedQuAD@32": {"ndcg@10": 0.4871},
         "efficiency": {"query_batched_per_s": 912.0, "query_b1_p50_ms": 3.21, "document_batched_per_s": 20.5},
     },
-    "bm25": {"MedQuAD": {"ndcg_at_10": 0.4401}},
+    "bm25": {"MedQuAD": {"ndcg@10": 0.4401}},
 }
 RECIPE = {"recipe": "mar", "train_pairs": "../shared/data/medquad/train_pairs.tsv", "learning_rate": 1e-4,
           "stage": "joint"}
@@ -142,21 +142,20 @@ def test_cardioembed_family_shows_eos_pooling(tiny_decoder_path, tmp_path):
     assert "Do not pool\n`last_hidden_state[:, -1]` yourself with right padding" in card
 
 
-def test_templates_ship_inside_the_package_and_match_the_sources():
-    sources = sorted(p.name for p in REPO_SOURCES_DIR.glob("*.md") if p.name != "README.md")
-    assert sources == ["cardioembed.md", "mar.md", "medeir.md", "medembed.md"]
-    for name in sources:
-        assert (TEMPLATES_DIR / name).read_text() == (REPO_SOURCES_DIR / name).read_text(), (
-            f"sbert_med/hub/templates/{name} differs from model_cards/{name}: "
-            "run python -m sbert_med.hub.template_files --sync"
-        )
+def test_the_card_template_exists_once_inside_the_package():
+    # one packaged template (it must ship in the wheel: setup.cfg package_data), no copy in model_cards/
+    assert sorted(p.name for p in TEMPLATES_DIR.glob("*.md")) == [TEMPLATE.name]
+    repo = Path(__file__).resolve().parents[2]
+    assert sorted(p.name for p in (repo / "model_cards").glob("*.md")) == ["README.md"]
+    assert "hub/templates/*.md" in (repo / "setup.cfg").read_text()
+    assert "sbert_med/hub/templates/model_card.md" in (repo / "model_cards" / "README.md").read_text()
 
 
 def test_bad_inputs_are_refused(asym_lora_model, tmp_path):
     with pytest.raises(ValueError, match=r"family must be one of \['medembed', 'cardioembed', 'mar', 'medeir'\]"):
         save_with_card(asym_lora_model, tmp_path / "x", family="bert")
     bad = tmp_path / "results.json"
-    bad.write_text('{"m": {"task": {"ndcg_at_10": 0.5,}}}')
+    bad.write_text('{"m": {"task": {"ndcg@10": 0.5,}}}')
     with pytest.raises(ValueError, match=r"results\.json, line 1, column \d+: invalid JSON"):
         save_with_card(asym_lora_model, tmp_path / "x", family="mar", eval_results=bad)
     with pytest.raises(ValueError, match=r"'m' / 'task' / 'ndcg' must be a number, got 'high'"):

@@ -25,9 +25,9 @@ def tiny_model(tiny_encoder_path) -> SentenceTransformer:
 
 
 @pytest.fixture(scope="session")
-def medquad_subset(shared_data, tmp_path_factory) -> Path:
+def medquad_subset(samples, tmp_path_factory) -> Path:
     """A BEIR-style JSONL of the answers to the first MedQuAD test queries (answers cut to 400 characters)."""
-    folder = shared_data / "medquad"
+    folder = samples / "medquad"
     relevant: dict[str, str] = {}
     with (folder / "qrels" / "test.tsv").open() as handle:
         next(handle)

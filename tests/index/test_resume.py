@@ -74,9 +74,9 @@ def test_killed_build_resumes_and_equals_uninterrupted_build(tiny_model, tiny_en
         process.wait()
     assert process.returncode == -signal.SIGKILL
     assert not (out / "manifest.json").exists()
-    done = sorted(p.name for p in (out / "shards").glob("shard_*.npy"))
+    done = sorted(p.name for p in (out / "shards").glob("*/0*.npy"))
     assert 3 <= len(done) < NUM_DOCS // SHARD_SIZE
-    before = {name: (out / "shards" / name).read_bytes() for name in done}
+    before = {name: next((out / "shards").glob(f"*/{name}")).read_bytes() for name in done}
 
     rewritten = []
     with caplog.at_level("INFO", logger="sbert_med.index.sharded_encoding"):
@@ -120,7 +120,8 @@ def test_truncated_shard_is_reencoded(tiny_model, corpus_file, tmp_path):
     shards = tmp_path / "shards"
     first = build_index(tiny_model, corpus_file, tmp_path / "a", shard_size=SHARD_SIZE, shard_dir=shards,
                         show_progress_bar=False)
-    (shards / "shard_00002.npy").write_bytes((shards / "shard_00002.npy").read_bytes()[:100])
+    shard = next(shards.glob("*/00002.npy"))  # the one encoding cache: shards/<producer>/NNNNN.npy
+    shard.write_bytes(shard.read_bytes()[:100])
     rewritten = []
     second = build_index(tiny_model, corpus_file, tmp_path / "b", shard_size=SHARD_SIZE, shard_dir=shards,
                          show_progress_bar=False, on_shard_written=lambda i, path: rewritten.append(i))

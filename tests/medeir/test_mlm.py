@@ -4,8 +4,8 @@ import pytest
 import torch
 from sentence_transformers import SentenceTransformer
 
-from sbert_med.medeir import continue_pretraining
 from sbert_med.tokenizer import extend_tokenizer
+from sbert_med.training import continue_pretraining
 
 
 def test_mlm_trains_the_sentence_transformer_in_place(tiny_encoder_path, tmp_path, tiny_corpus):

@@ -6,8 +6,8 @@ import torch
 from sentence_transformers import SentenceTransformer
 
 from sbert_med.encoding import encode_long_documents
-from sbert_med.medeir import continue_pretraining
 from sbert_med.modules import long_context_model
+from sbert_med.training import continue_pretraining
 
 
 @pytest.fixture(scope="module")

@@ -47,9 +47,9 @@ def test_tsv_errors(tmp_path, qa_pairs_tsv):
         load_training_pairs(tmp_path / "missing.tsv")
 
 
-def test_beir_split_and_qrels_errors(tmp_path, shared_data):
+def test_beir_split_and_qrels_errors(tmp_path, samples):
     split = load_beir(
-        shared_data / "medquad", "test_mini", corpus_file="corpus_mini.jsonl", max_queries=20, max_corpus=100
+        samples / "medquad", "test", max_queries=20, max_corpus=100
     )
     assert len(split.queries) == 20 and len(split.corpus) == 100
     assert all(docs <= set(split.corpus) for docs in split.relevant_docs.values())

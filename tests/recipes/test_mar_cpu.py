@@ -9,14 +9,14 @@ from sentence_transformers import SentenceTransformer
 
 from sbert_med.data.beir import load_beir
 from sbert_med.modules import build_asymmetric_model, encoder_tower, eos_tower
-from sbert_med.recipes import load_recipe_config
-from sbert_med.recipes._common import ir_evaluator
+from sbert_med.recipes import load_recipe_config, mar
+from sbert_med.recipes.evaluators import ir_evaluator
 from sbert_med.recipes.mar import train_mar
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_cpu_config_beats_base(tmp_path, minilm_path, smollm2_path, shared_data):
+def test_cpu_config_beats_base(tmp_path, minilm_path, smollm2_path, samples, trained_in_memory):
     """After init + Stage I + Stage II the asymmetric model beats, on held-out MedQuAD test queries, both untrained
     starting points: the asymmetric model assembled from the untrained towers (by a clear margin) and the document
     tower it adapts (SmolLM2 pooled on EOS). At this CPU size the gain is modest (about 0.07-0.15 nDCG@10 against
@@ -27,12 +27,12 @@ def test_cpu_config_beats_base(tmp_path, minilm_path, smollm2_path, shared_data)
             f"output_dir={tmp_path / 'run'}",
             f"query_model={minilm_path}",
             f"document_model={smollm2_path}",
-            f"train_data={shared_data}/medquad/train_pairs.tsv",
+            f"train_data={samples}/medquad/train_pairs.tsv",
             "show_progress_bar=false",
         ],
     )
     test = load_beir(
-        shared_data / "medquad", "test_mini", corpus_file="corpus_mini.jsonl", max_queries=150, max_corpus=200
+        samples / "medquad", "test", max_queries=150, max_corpus=200
     )
     evaluator = ir_evaluator(test, name="test")
     document_tower = eos_tower(smollm2_path, max_seq_length=config.document_max_length)
@@ -46,6 +46,7 @@ def test_cpu_config_beats_base(tmp_path, minilm_path, smollm2_path, shared_data)
     untrained_score = evaluator(untrained)[evaluator.primary_metric]
     del base_document, untrained, document_tower
 
+    trained = trained_in_memory(mar)
     model_dir = train_mar(config)
     model = SentenceTransformer(model_dir, device="cpu")
     after = evaluator(model)[evaluator.primary_metric]
@@ -53,6 +54,6 @@ def test_cpu_config_beats_base(tmp_path, minilm_path, smollm2_path, shared_data)
     scores = (base_document_score, untrained_score, after)
     assert after > untrained_score + 0.03 and after > base_document_score, scores
     texts = ["What causes gout?", "Gout is caused by uric acid crystals."]
-    reloaded = SentenceTransformer(model_dir)
-    np.testing.assert_allclose(model.encode_query(texts), reloaded.encode_query(texts), atol=1e-6)
-    np.testing.assert_allclose(model.encode_document(texts), reloaded.encode_document(texts), atol=1e-6)
+    # the plain reload gives the trained model's embeddings on both routes
+    np.testing.assert_allclose(model.encode_query(texts), trained[0].encode_query(texts), atol=1e-5)
+    np.testing.assert_allclose(model.encode_document(texts), trained[0].encode_document(texts), atol=1e-5)

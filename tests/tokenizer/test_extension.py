@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -86,7 +88,6 @@ def test_learn_medical_tokens_from_textbook(minilm_path, openstax_paragraphs):
         learn_medical_tokens(openstax_paragraphs, tokenizer, min_pieces=1)
 
 
-@pytest.mark.slow
 def test_extended_minilm_untouched_text_embeds_identically(
     minilm_path, openstax_paragraphs, openstax_sentences, glossary_terms
 ):
@@ -102,7 +103,8 @@ def test_extended_minilm_untouched_text_embeds_identically(
         base.tokenizer, glossary_terms).tokens_per_word - 0.1
     new_words = set(report.added)
     normalize = extended.tokenizer.backend_tokenizer.normalizer.normalize_str
-    untouched = [s for s in openstax_sentences if not new_words & set(normalize(s).replace(".", " ").split())][:48]
+    # words split on any punctuation: "Like anatomists, physiologists ..." holds the new word "anatomists"
+    untouched = [s for s in openstax_sentences if not new_words & set(re.findall(r"\w+", normalize(s)))][:48]
     touched = [s for s in openstax_sentences if new_words & set(normalize(s).split())][:16]
     assert len(untouched) == 48 and len(touched) == 16
     np.testing.assert_allclose(extended.encode(untouched), base.encode(untouched), atol=1e-6, rtol=0)

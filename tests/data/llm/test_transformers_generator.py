@@ -45,8 +45,8 @@ def test_sampling_is_reproducible_with_the_seed(tiny_decoder_path):
 
 
 @pytest.mark.slow
-def test_qwen_generates_medembed_queries_for_real_documents(qwen_path, shared_data, tmp_path):
-    rows = [json.loads(line) for line in open(shared_data / "pubmedqa_pqal" / "corpus.jsonl", encoding="utf-8")][:3]
+def test_qwen_generates_medembed_queries_for_real_documents(qwen_path, samples, tmp_path):
+    rows = [json.loads(line) for line in open(samples / "pubmedqa_pqal" / "corpus.jsonl", encoding="utf-8")][:3]
     documents = Dataset.from_dict({"_id": [row["_id"] for row in rows],
                                    "text": [" ".join(row["text"].split()[:60]) for row in rows]})
     generator = TransformersGenerator(qwen_path, max_new_tokens=240, batch_size=3, show_progress_bar=False)

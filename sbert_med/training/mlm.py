@@ -1,4 +1,4 @@
-"""Continued pretraining of the encoder inside a SentenceTransformer with masked language modelling.
+"""Continued (masked-LM) pretraining of the encoder inside a SentenceTransformer: generic, any encoder.
 
 Uses transformers' own ``Trainer`` and ``DataCollatorForLanguageModeling``. The masked-LM model *shares* the
 SentenceTransformer's encoder (its base model is swapped for the ``Transformer`` module's ``auto_model``), so the
@@ -18,6 +18,7 @@ from pathlib import Path
 from sentence_transformers import SentenceTransformer
 
 from sbert_med.modules.routes import find_transformer
+from sbert_med.training.run import last_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +93,6 @@ def continue_pretraining(
         TrainingArguments,
         set_seed,
     )
-    from transformers.trainer_utils import get_last_checkpoint
 
     if not 0 < mlm_probability < 1:
         raise ValueError(f"mlm_probability must be between 0 and 1, got {mlm_probability!r}")
@@ -136,7 +136,7 @@ def continue_pretraining(
         return float(trainer.evaluate()["eval_loss"])
 
     loss_before = held_out_loss()
-    last = get_last_checkpoint(str(output_dir)) if resume and Path(output_dir).is_dir() else None
+    last = last_checkpoint(output_dir) if resume else None
     if resume and last is None:
         logger.warning("resume requested but %s holds no checkpoint: training from the start", output_dir)
     output = trainer.train(resume_from_checkpoint=last)
