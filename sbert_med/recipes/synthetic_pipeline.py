@@ -823,7 +823,7 @@ def _call_evaluate(model_path: str, tasks: list[EvalTask], max_seq_length: int, 
 
     from sbert_med.data.beir import load_beir
     from sbert_med.encoding import encode_cached, model_fingerprint
-    from sbert_med.recipes._common import ir_evaluator
+    from sbert_med.recipes.evaluators import ir_evaluator
 
     model = SentenceTransformer(model_path, device="cpu")
     model.max_seq_length = max_seq_length
