@@ -14,6 +14,7 @@ from sbert_med.data.diversify import DEFAULT_THRESHOLDS, diversify, diversity_ma
 from sbert_med.data.generate import generate_paraphrases, generate_queries
 from sbert_med.data.jsonl import ResumableJsonlWriter, read_jsonl, write_jsonl
 from sbert_med.data.label import label_relevance
+from sbert_med.data.medline import MedlineRecord, iter_medline, load_medline
 from sbert_med.data.mining import MiningOptions, mine_negatives
 from sbert_med.data.near_duplicates import NearDuplicateIndex
 from sbert_med.data.pairs import load_training_pairs, truncate_to_tokens
@@ -27,6 +28,7 @@ __all__ = [
     "MiningOptions",
     "DEFAULT_THRESHOLDS",
     "EvalSet",
+    "MedlineRecord",
     "NearDuplicateIndex",
     "PhiReport",
     "PromptTemplate",
@@ -41,8 +43,10 @@ __all__ = [
     "generate_paraphrases",
     "generate_queries",
     "ingest_textbook",
+    "iter_medline",
     "label_relevance",
     "load_beir",
+    "load_medline",
     "load_prompt",
     "load_training_pairs",
     "load_textbook",

@@ -31,23 +31,43 @@ class PromptTemplate:
     user: str
     description: str = ""
     fields: tuple[str, ...] = field(default=())
+    #: worked examples shown before the real input, as earlier chat turns: ``({field: value}, reply)`` pairs
+    examples: tuple[tuple[tuple[tuple[str, str], ...], str], ...] = field(default=())
+    #: the start of the reply, given to the model as an unfinished assistant turn (continued, not restarted)
+    response_prefix: str = ""
+
+    def _user(self, values: dict) -> str:
+        user = self.user
+        for name in self.fields:
+            user = user.replace("{" + name + "}", str(values[name]))
+        return user
 
     def format(self, **values: str) -> list[dict[str, str]]:
+        """The chat messages: system, the worked examples, the user turn and, with a ``response_prefix``, a final
+        unfinished assistant turn that the generator continues (``continue_final_message``)."""
         missing = [name for name in self.fields if name not in values]
         if missing:
             raise ValueError(f"prompt {self.name!r} v{self.version} needs the fields {list(self.fields)}, "
                              f"missing {missing}")
-        user = self.user
-        for name in self.fields:
-            user = user.replace("{" + name + "}", str(values[name]))
         messages = [{"role": "system", "content": self.system}] if self.system else []
-        return messages + [{"role": "user", "content": user}]
+        for example_values, reply in self.examples:
+            messages += [{"role": "user", "content": self._user(dict(example_values))},
+                         {"role": "assistant", "content": reply}]
+        messages.append({"role": "user", "content": self._user(values)})
+        if self.response_prefix:
+            messages.append({"role": "assistant", "content": self.response_prefix})
+        return messages
 
     def parse(self, output: str):
-        """Parse and validate a model output for this template; raises :class:`OutputRejected` with the reason."""
+        """Parse and validate a model output for this template; raises :class:`OutputRejected` with the reason.
+
+        With a ``response_prefix``, the generator's continuation is parsed with the prefix put back in front."""
         parser = PARSERS.get(self.name)
         if parser is None:
             raise ValueError(f"no output parser for prompt {self.name!r}; known: {sorted(PARSERS)}")
+        if self.response_prefix and isinstance(output, str) and not output.lstrip().startswith(
+                self.response_prefix.strip()):
+            output = self.response_prefix + output
         return parser(output)
 
 
@@ -71,8 +91,11 @@ def load_prompt(name: str, version: int | None = None) -> PromptTemplate:
         raise ValueError(f"prompt {name!r} has versions {known[name]}, got {version!r}")
     data = json.loads((PROMPTS_DIR / f"{name}.v{version}.json").read_text(encoding="utf-8"))
     fields = tuple(sorted(set(_FIELD.findall(data["user"]))))
+    examples = tuple((tuple(sorted(example["fields"].items())), example["reply"])
+                     for example in data.get("examples", []))
     return PromptTemplate(name=data["name"], version=int(data["version"]), system=data.get("system", ""),
-                          user=data["user"], description=data.get("description", ""), fields=fields)
+                          user=data["user"], description=data.get("description", ""), fields=fields,
+                          examples=examples, response_prefix=data.get("response_prefix", ""))
 
 
 _FIELD = re.compile(r"\{([a-z_]+)\}")
@@ -133,6 +156,65 @@ def _medembed_item_problem(item) -> str | None:
     return None
 
 
+#: line labels of ``medline_queries`` and the MedEmbed query type each one stands for
+_LINE_TYPES = {"keyword": "keyword", "question": "question", "treatment": "treatment", "q": "question"}
+_LINE = re.compile(r"^\s*(?:\d+[.)]\s*)?(?P<label>[A-Za-z]+)\s*:\s*(?P<query>.*?)\s*$")
+_MAX_QUERY_WORDS = 24  # ours: a search query, not an answer (the small models drift into answering)
+_MAX_KEYWORD_WORDS = 12  # ours
+
+
+def _unique_words(text: str, limit: int) -> str:
+    """The words of ``text`` in order, each once (case and list punctuation ignored), at most ``limit``."""
+    kept, seen = [], set()
+    for word in text.replace(";", " ").replace(",", " ").split():
+        key = word.lower().strip(".:")
+        if key and key not in seen and key != "vs":
+            seen.add(key)
+            kept.append(word.strip(".:"))
+    return " ".join(kept[:limit])
+
+
+def parse_medline_queries(output: str) -> dict:
+    """Line-labelled queries (``keyword: ...``, ``question: ...``, ``treatment: ...``), the first of each label.
+
+    A line with an unknown label ends the reply (small models go on with answers, ``A: ...``). A query is cut at its
+    first ``?`` (a question is one sentence); a keyword line keeps each word once (small models repeat words until
+    the token limit) and at most 12; other lines keep their first 24 words. A query needs at least 2 words. No
+    relevance score: the pipeline scores query-document pairs with an embedding model instead. Rejected when no
+    line gives a valid query."""
+    if not isinstance(output, str) or not output.strip():
+        raise OutputRejected("empty output")
+    queries, invalid, seen = [], [], set()
+    for position, line in enumerate(output.strip().splitlines()):
+        if not line.strip():
+            continue
+        match = _LINE.match(line)
+        label = match.group("label").lower() if match else None
+        if label not in _LINE_TYPES:
+            break
+        query_type = _LINE_TYPES[label]
+        query = match.group("query").strip().strip('"').strip()
+        if "?" in query:
+            query = query[: query.index("?") + 1]
+        if query_type == "keyword":  # "sleep quality; sleep duration; sleep stage ..." -> each word once
+            query = _unique_words(query, _MAX_KEYWORD_WORDS)
+        elif len(query.split()) > _MAX_QUERY_WORDS:  # a run-on statement: its first words
+            query = " ".join(query.split()[:_MAX_QUERY_WORDS])
+        words = len(query.split())
+        if query_type in seen:
+            continue
+        seen.add(query_type)
+        if words < 2:
+            invalid.append({"position": position, "reason": f"query of {words} words (want 2-{_MAX_QUERY_WORDS})",
+                            "item": line})
+            continue
+        queries.append({"query": query, "query_type": query_type, "relevance_score": None})
+    if not queries:
+        reasons = "; ".join(f"line {entry['position'] + 1}: {entry['reason']}" for entry in invalid)
+        raise OutputRejected(f"no labelled query line ({reasons or 'no keyword/question/treatment line'})")
+    return {"queries": queries, "invalid": invalid}
+
+
 def parse_cardioembed_paraphrase(output: str) -> dict:
     value = extract_json(output, expect=dict)
     paraphrase = value.get("paraphrase")
@@ -152,6 +234,7 @@ def parse_mar_relevance(output: str) -> dict:
 
 PARSERS = {
     "medembed_queries": parse_medembed_queries,
+    "medline_queries": parse_medline_queries,
     "cardioembed_paraphrase": parse_cardioembed_paraphrase,
     "mar_relevance": parse_mar_relevance,
 }

@@ -72,7 +72,17 @@ class ChatHandler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
 
+def medline_reply(text: str) -> str:
+    """A ``medline_queries`` continuation (after the ``keyword:`` prefix): three labelled lines about the text."""
+    words = re.findall(r"[A-Za-z]{5,}", text.split("Abstract:", 1)[-1])[:4] or ["medicine"]
+    return (f" {' '.join(words[:3])}\nquestion: What is known about {words[0].lower()}?\n"
+            f"treatment: {words[-1].lower()} therapy")
+
+
 def default_reply(content: str, body: dict) -> str:
+    messages = body.get("messages") or []
+    if messages and messages[-1]["role"] == "assistant" and messages[-1]["content"].startswith("keyword:"):
+        return medline_reply(messages[-2]["content"])
     if "paraphrase" in content.lower() and "Sentence:" in content:
         sentence = content.split("Sentence:", 1)[1].strip()
         return json.dumps({"paraphrase": "In other words, " + sentence[0].lower() + sentence[1:]})

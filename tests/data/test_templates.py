@@ -11,7 +11,8 @@ from sbert_med.data.templates import OutputRejected
 
 
 def test_packaged_prompts_and_versions():
-    assert available_prompts() == {"cardioembed_paraphrase": [1], "mar_relevance": [1], "medembed_queries": [1]}
+    assert available_prompts() == {"cardioembed_paraphrase": [1], "mar_relevance": [1], "medembed_queries": [1],
+                                 "medline_queries": [1]}
     prompt = load_prompt("medembed_queries")
     assert (prompt.name, prompt.version, prompt.fields) == ("medembed_queries", 1, ("text",))
     messages = prompt.format(text="Sepsis treated with vancomycin.")

@@ -118,7 +118,12 @@ class OpenAICompatibleGenerator(LLMGenerator):
 
     def _body(self, conversation: Messages) -> bytes:
         body = {"model": self.model_name, "messages": conversation, "max_tokens": self.max_new_tokens,
-                "temperature": self.temperature, "seed": self.seed, **self.extra_body}
+                "temperature": self.temperature, "seed": self.seed}
+        if conversation and conversation[-1]["role"] == "assistant":
+            # a started reply (a prompt's response_prefix): vLLM continues it with these two fields; llama.cpp's
+            # server continues a final assistant message by itself
+            body.update(continue_final_message=True, add_generation_prompt=False)
+        body.update(self.extra_body)
         if self.response_format_json:
             body["response_format"] = {"type": "json_object"}
         return json.dumps(body).encode("utf-8")
