@@ -80,13 +80,12 @@ CASES = [
     # ---- train / demo (run helper) -------------------------------------------------------------------------------
     Case("train-missing-config", ["train", "{missing}.yaml"], "config file not found"),
     Case("train-bad-override", ["train", "{config}", "--set", "epochs=[1", "-o", "{out}"], "epochs"),
-    Case("train-zero-epochs", ["train", "{config}", "--set", "epochs=0", "-o", "{out}"], "epochs", RUN,
-         "issue #16 item 11: epochs=0 saves an untrained model"),
+    Case("train-zero-epochs", ["train", "{config}", "--set", "epochs=0", "-o", "{out}"], "epochs"),
     Case("train-negative-batch-size", ["train", "{config}", "--set", "batch_size=-4", "-o", "{out}"], "batch_size"),
     Case("demo-negative-epochs", ["demo", "--epochs", "-1", "--model", "{model}", "--dataset", "{data}/toy", "-o",
-                                  "{out}"], "epochs", RUN, "issue #16 item 11: demo --epochs -1"),
+                                  "{out}"], "epochs"),
     Case("demo-negative-max-train", ["demo", "--max-train", "-5", "--model", "{model}", "--dataset", "{data}/toy",
-                                     "-o", "{out}"], "max", RUN, "issue #16 item 11: --max-train -5 means all"),
+                                     "-o", "{out}"], "max"),
     # ---- data (data helper) --------------------------------------------------------------------------------------
     Case("data-missing-input", ["data", "scrub", "--input", "{missing}.jsonl", "--output", "{out}.jsonl"],
          "no such JSONL file"),
@@ -114,7 +113,7 @@ from sbert_med.cli import build_parser, main
 
 build_parser()  # imports every command module once, before the children fork
 for name in ("sentence_transformers", "mteb", "sbert_med.evaluation.suite", "sbert_med.index", "sbert_med.hub",
-             "sbert_med.recipes", "sbert_med.demo.run", "sbert_med.medeir", "sbert_med.data"):
+             "sbert_med.recipes", "sbert_med.demo.run", "sbert_med.training", "sbert_med.data"):
     importlib.import_module(name)
 
 def snapshot():
