@@ -124,19 +124,19 @@ def tiny_corpus() -> list[str]:
 
 @pytest.fixture
 def trained_in_memory(monkeypatch):
-    """``capture(recipe_module)`` returns a list that receives every model the module hands to ``save_final_model``:
+    """``capture(recipe_module)`` returns a list that receives every model the module hands to ``finalize_model``:
     the trained model in memory, for reload checks to compare the saved folder with (two reloads of one folder
     always agree with each other, whatever was saved)."""
 
     def capture(module) -> list:
         models = []
-        original = module.save_final_model
+        original = module.finalize_model
 
         def save_and_keep(model, *args, **kwargs):
             models.append(model)
             return original(model, *args, **kwargs)
 
-        monkeypatch.setattr(module, "save_final_model", save_and_keep)
+        monkeypatch.setattr(module, "finalize_model", save_and_keep)
         return models
 
     return capture

@@ -112,7 +112,8 @@ from sbert_med.cli import build_parser, main
 
 build_parser()  # imports every command module once, before the children fork
 for name in ("sentence_transformers", "mteb", "sbert_med.evaluation.suite", "sbert_med.index", "sbert_med.hub",
-             "sbert_med.recipes", "sbert_med.demo.run", "sbert_med.tokenizer", "sbert_med.data"):
+             "sbert_med.recipes", "sbert_med.demo.run", "sbert_med.training", "sbert_med.tokenizer",
+             "sbert_med.data"):
     importlib.import_module(name)
 
 def snapshot():
