@@ -70,7 +70,8 @@ def markdown(result: dict) -> str:
               "|---|---:|---:|---:|"]
     for name, tasks in result["rows"].items():
         lines.append(f"| {name} | {tasks.get('nfcorpus', float('nan')):.4f} | "
-                     f"{tasks.get('medquad_test_mini', float('nan')):.4f} | {tasks.get('biosses', float('nan')):.4f} |")
+                     f"{tasks.get('medquad_test_mini', float('nan')):.4f} | "
+                     f"{tasks.get('biosses', float('nan')):.4f} |")
     return "\n".join(lines)
 
 
@@ -108,9 +109,9 @@ def decoding_study(config, count: int, out: Path) -> None:
     from sentence_transformers import SentenceTransformer
 
     from sbert_med.data import load_prompt
-    from sbert_med.data.medline import load_medline
     from sbert_med.data.llm import TransformersGenerator
     from sbert_med.data.llm_job import WorkItem, run_llm_job
+    from sbert_med.data.medline import load_medline
 
     corpus = load_medline(config.documents.medline, min_abstract_words=config.documents.min_abstract_words,
                           limit=count)

@@ -1,5 +1,5 @@
-"""The synthetic pipeline's generate step killed with SIGKILL midway, then rerun: nothing lost, nothing generated twice,
-no output file ever cut short."""
+"""The synthetic pipeline's generate step killed with SIGKILL midway, then rerun: nothing lost, nothing generated
+twice, no output file ever cut short."""
 
 from __future__ import annotations
 

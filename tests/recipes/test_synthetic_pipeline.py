@@ -127,7 +127,8 @@ def test_config_errors_are_one_line(tmp_path, capsys):
         load_pipeline_config(bad)
     bad.write_text("generator: {kind: magic, model: x}\ndocuments: {medline: [a.xml]}\n")
     assert main([str(bad)]) == 2
-    assert capsys.readouterr().err.strip() == f"error: {bad}: generator.kind must be 'transformers' or 'openai', got 'magic'"
+    expected = f"error: {bad}: generator.kind must be 'transformers' or 'openai', got 'magic'"
+    assert capsys.readouterr().err.strip() == expected
     bad.write_text("generator: {kind: openai, model: x\n")
     with pytest.raises(PipelineError, match=r"bad\.yaml, line \d+: not valid YAML"):
         load_pipeline_config(bad)
