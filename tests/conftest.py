@@ -140,3 +140,61 @@ def trained_in_memory(monkeypatch):
         return models
 
     return capture
+
+
+# --------------------------------------------------------------------- asymmetric models (modules, losses, training)
+REAL_MAX_SEQ_LENGTH = 32
+
+
+@pytest.fixture
+def tiny_model(tiny_encoder_path, tiny_decoder_path):
+    """32-d BERT query tower + 64-d Qwen2 EOS document tower, Matryoshka-bridged (truncate_dim=32)."""
+    from sbert_med.modules import build_asymmetric_model, encoder_tower, eos_tower
+
+    return build_asymmetric_model(
+        encoder_tower(tiny_encoder_path, pooling="mean"), eos_tower(tiny_decoder_path), bridge="truncate"
+    )
+
+
+@pytest.fixture
+def tiny_project_model(tiny_encoder_path, tiny_decoder_path):
+    """The same towers bridged by a linear query projection (64-d outputs)."""
+    from sbert_med.modules import build_asymmetric_model, encoder_tower, eos_tower
+
+    return build_asymmetric_model(
+        encoder_tower(tiny_encoder_path, pooling="mean"), eos_tower(tiny_decoder_path), bridge="project"
+    )
+
+
+@pytest.fixture(scope="session")
+def real_model_session(minilm_path, smollm2_path):
+    """all-MiniLM-L6-v2 (query, 384-d) + SmolLM2-135M (document, 576-d, EOS pooling), truncate bridge."""
+    from sbert_med.modules import build_asymmetric_model, encoder_tower, eos_tower
+
+    return build_asymmetric_model(
+        encoder_tower(minilm_path, max_seq_length=REAL_MAX_SEQ_LENGTH),
+        eos_tower(smollm2_path, max_seq_length=REAL_MAX_SEQ_LENGTH),
+        bridge="truncate",
+    )
+
+
+# --------------------------------------------------------------------- OpenStax A&P 2e sample (tokenizer, MLM)
+@pytest.fixture(scope="session")
+def openstax_paragraphs(samples) -> list[str]:
+    from sbert_med.data.corpus import read_texts
+
+    return read_texts(samples / "openstax_ap2e" / "paragraphs.jsonl", limit=1500)
+
+
+@pytest.fixture(scope="session")
+def openstax_sentences(samples) -> list[str]:
+    from sbert_med.data.corpus import read_texts
+
+    return read_texts(samples / "openstax_ap2e" / "sentences_all.txt", limit=3000)
+
+
+@pytest.fixture(scope="session")
+def glossary_terms(samples) -> list[str]:
+    from sbert_med.data.corpus import read_glossary_terms
+
+    return read_glossary_terms(samples / "openstax_ap2e" / "glossary.tsv")
