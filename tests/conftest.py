@@ -55,6 +55,16 @@ def minilm_path() -> str:
 
 
 @pytest.fixture(scope="session")
+def minilm(minilm_path):
+    """all-MiniLM-L6-v2 loaded once (max_seq_length 128); tests must not train it (copy it first)."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(minilm_path, device="cpu")
+    model.max_seq_length = 128
+    return model
+
+
+@pytest.fixture(scope="session")
 def smollm2_path() -> str:
     return real_model("smollm2-135m")
 

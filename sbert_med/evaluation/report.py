@@ -157,10 +157,7 @@ def markdown_table(results: Results, *, reference: str | None = None) -> str:
 
 def plot_quality_vs_speed(results: Results, path: str | Path, *, note: str = "") -> Path | None:
     """Mean nDCG@10 (y) against query-route throughput (x, log scale): one labelled point per model."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     tasks = quality_tasks(results)
     retrieval = [t for t in tasks if all("ndcg@10" in results[m].get(t, {}) for m in results)]
@@ -192,14 +189,7 @@ def plot_quality_vs_speed(results: Results, path: str | Path, *, note: str = "")
     ax.set_ylabel(f"mean nDCG@10 over {len(retrieval)} retrieval task(s)")
     ax.set_title("Quality vs query speed (up and right is better)")
     ax.grid(True, which="both", alpha=0.3)
-    if retrieval or note:
-        text = ("tasks: " + ", ".join(retrieval)) + (f"\n{textwrap.fill(note, 125)}" if note else "")
-        fig.text(0.01, 0.01, text, fontsize=7.5, va="bottom")
-        fig.subplots_adjust(bottom=0.22)
-    path = Path(path)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    return _save_figure(fig, path, retrieval, note) if retrieval or note else _save_figure(fig, path)
 
 
 def matryoshka_curves(results: Results, full_dims: dict[str, int] | None = None) -> dict[str, dict[int, float]]:
@@ -232,10 +222,7 @@ def plot_matryoshka(
     results: Results, path: str | Path, *, full_dims: dict[str, int] | None = None, note: str = ""
 ) -> Path | None:
     """Mean nDCG@10 against the embedding size kept (``truncate_dim``), one line per model."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     curves = matryoshka_curves(results, full_dims)
     if not curves:
@@ -256,9 +243,27 @@ def plot_matryoshka(
     ax.set_title("Matryoshka: quality vs embedding size")
     ax.grid(True, alpha=0.3)
     ax.legend()
-    text = f"tasks: {', '.join(sorted(common))}" + (f"\n{textwrap.fill(note, 125)}" if note else "")
-    fig.text(0.01, 0.01, text, fontsize=7.5, va="bottom")
-    fig.subplots_adjust(bottom=0.22)
+    return _save_figure(fig, path, sorted(common), note)
+
+
+def _pyplot():
+    """matplotlib's pyplot on the non-interactive Agg backend (plots are written to files, never shown)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save_figure(fig, path, tasks=None, note: str | None = None) -> Path:
+    """Write ``fig`` to ``path`` (PNG) with a footer naming the tasks and the note, when given, and close it."""
+    plt = _pyplot()
+
+    if tasks is not None:
+        text = ("tasks: " + ", ".join(tasks)) + (f"\n{textwrap.fill(note, 125)}" if note else "")
+        fig.text(0.01, 0.01, text, fontsize=7.5, va="bottom")
+        fig.subplots_adjust(bottom=0.22)
     path = Path(path)
     fig.savefig(path, dpi=130)
     plt.close(fig)

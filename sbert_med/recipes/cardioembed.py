@@ -256,15 +256,10 @@ def train_cardioembed(config: CardioEmbedConfig) -> str:
         model, scale=1.0 / config.temperature, gather_across_devices=config.gather_across_devices
     )
     evaluator = ParaphraseRetrievalEvaluator(split["val"]) if len(split["val"]) >= 2 else None
-    eval_kwargs = {}
-    if evaluator is not None:
-        eval_kwargs = (
-            {"eval_strategy": "steps", "eval_steps": config.eval_steps}
-            if config.eval_steps > 0
-            else {"eval_strategy": "epoch"}
-        )
     args = config.training_arguments(
-        output_dir=str(run.checkpoint_dir()), batch_sampler=BatchSamplers.NO_DUPLICATES, **eval_kwargs
+        output_dir=str(run.checkpoint_dir()),
+        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        **config.eval_schedule(evaluator),
     )
     trainer = MedTrainer(model=model, args=args, train_dataset=train, loss=loss, evaluator=evaluator)
     info = run.train(trainer)

@@ -181,6 +181,15 @@ class RecipeConfig:
     def model_dir(self) -> str:
         return str(Path(self.output_dir) / "model")
 
+    def eval_schedule(self, evaluator: Any) -> dict[str, Any]:
+        """Training-argument overrides that run ``evaluator`` every ``eval_steps`` steps (or once an epoch when
+        ``eval_steps`` is 0); none without an evaluator."""
+        if evaluator is None:
+            return {}
+        if self.eval_steps > 0:
+            return {"eval_strategy": "steps", "eval_steps": self.eval_steps}
+        return {"eval_strategy": "epoch"}
+
     def training_arguments(self, *, output_dir: str | None = None, **overrides: Any):
         """``SentenceTransformerTrainingArguments`` from the shared fields; ``overrides`` win."""
         from sentence_transformers import SentenceTransformerTrainingArguments

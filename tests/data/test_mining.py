@@ -7,18 +7,10 @@ from collections import defaultdict
 
 import pytest
 from datasets import Dataset
-from sentence_transformers import SentenceTransformer
 from sentence_transformers.util import mine_hard_negatives
 
 from sbert_med.data import mine_negatives
 from sbert_med.data.text_normalize import normalize_for_match
-
-
-@pytest.fixture(scope="module")
-def minilm(minilm_path):
-    model = SentenceTransformer(minilm_path, device="cpu")
-    model.max_seq_length = 128
-    return model
 
 
 @pytest.fixture(scope="module")

@@ -48,15 +48,6 @@ def beir_folder(tmp_path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def minilm(minilm_path):
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(minilm_path, device="cpu")
-    model.max_seq_length = 128
-    return model
-
-
-@pytest.fixture(scope="session")
 def medquad_small(samples):
     """A real MedQuAD subset: 12 test queries over their answers plus distractors (30 documents)."""
     from sbert_med.data.beir import load_beir

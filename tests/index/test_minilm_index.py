@@ -6,18 +6,10 @@ import json
 
 import numpy as np
 import pytest
-from sentence_transformers import SentenceTransformer
 
 from sbert_med.index import MedIndex, build_index
 
 pytestmark = pytest.mark.slow  # real model: ~1 min on a busy 2-core machine
-
-
-@pytest.fixture(scope="module")
-def minilm(minilm_path):
-    model = SentenceTransformer(minilm_path, device="cpu")
-    model.max_seq_length = 128
-    return model
 
 
 @pytest.fixture(scope="module")
