@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any, Literal
 
-from sentence_transformers.base.modules import Module, Transformer
+from sentence_transformers.base.modules import Module
 from sentence_transformers.sentence_transformer.modules import Pooling
 from transformers import PreTrainedTokenizerBase
 
-from sbert_med.modules.routes import TEXT_ONLY_MODALITY
+from sbert_med.modules.routes import text_transformer
 
 logger = logging.getLogger(__name__)
 
@@ -95,9 +95,7 @@ def eos_tower(
     if max_seq_length is not None and max_seq_length <= 1:
         raise ValueError(f"max_seq_length must be at least 2 (a token and EOS), got {max_seq_length!r}")
 
-    if "modality_config" not in kwargs:
-        kwargs.update(modality_config=TEXT_ONLY_MODALITY, module_output_name="token_embeddings")
-    transformer = Transformer(model_name_or_path, max_seq_length=max_seq_length, **kwargs)
+    transformer = text_transformer(model_name_or_path, max_seq_length=max_seq_length, **kwargs)
     tokenizer = transformer.tokenizer
     if tokenizer is None:
         raise ValueError(f"{model_name_or_path} has no text tokenizer; an EOS tower needs one")

@@ -94,3 +94,11 @@ def output_widths(model: SentenceTransformer) -> dict[str, int | None]:
             width = min(width, truncate_dim)
         widths[name] = width
     return widths
+
+
+def text_transformer(model_name_or_path: str, *, max_seq_length: int | None = None, **kwargs):
+    """A sentence-transformers ``Transformer`` for text only that outputs token embeddings (the tower builders'
+    common first module); ``kwargs`` go to ``Transformer`` and may override the modality settings."""
+    if "modality_config" not in kwargs:
+        kwargs.update(modality_config=TEXT_ONLY_MODALITY, module_output_name="token_embeddings")
+    return Transformer(model_name_or_path, max_seq_length=max_seq_length, **kwargs)

@@ -7,11 +7,11 @@ import logging
 from pathlib import Path
 from typing import Any, Literal
 
-from sentence_transformers.base.modules import Module, Transformer
+from sentence_transformers.base.modules import Module
 from sentence_transformers.sentence_transformer.modules import Pooling
 from sentence_transformers.util import load_file_path
 
-from sbert_med.modules.routes import TEXT_ONLY_MODALITY
+from sbert_med.modules.routes import text_transformer
 
 logger = logging.getLogger(__name__)
 
@@ -102,9 +102,7 @@ def encoder_tower(
     if max_seq_length is not None and max_seq_length <= 0:
         raise ValueError(f"max_seq_length must be a positive integer, got {max_seq_length!r}")
 
-    if "modality_config" not in kwargs:
-        kwargs.update(modality_config=TEXT_ONLY_MODALITY, module_output_name="token_embeddings")
-    transformer = Transformer(model_name_or_path, max_seq_length=max_seq_length, **kwargs)
+    transformer = text_transformer(model_name_or_path, max_seq_length=max_seq_length, **kwargs)
     tokenizer = transformer.tokenizer
     if tokenizer is not None and tokenizer.pad_token is None:
         raise ValueError(
