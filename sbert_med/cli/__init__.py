@@ -53,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
         # User errors: one readable line, no traceback.
         print(f"sbert-med {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Ctrl-C: long jobs write incrementally (journals, encoding shards, checkpoints), so rerunning resumes.
+        print(f"sbert-med {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
