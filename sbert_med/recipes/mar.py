@@ -516,16 +516,33 @@ def _stage2_data(config: MARConfig, run: RunFolder, data, *, mining_tower: str):
     )
 
 
-def _index_targets(config: MARConfig):
-    """(texts, vectors) of ``alignment_index``, read by the index package's reader."""
+def _index_module(config: MARConfig):
     try:
-        from sbert_med.index.alignment import read_index_alignment  # type: ignore[import-not-found]
+        from sbert_med.index import alignment  # type: ignore[attr-defined]
     except ImportError as exc:
         raise ConfigError(
             f"alignment_index {config.alignment_index!r}: aligning to an existing index needs "
-            "sbert_med.index.alignment.read_index_alignment, which this installation does not have yet"
+            "sbert_med.index.alignment (read_index_alignment, record_index_alignment), which this installation "
+            "does not have"
         ) from exc
-    return read_index_alignment(config.alignment_index, document_model=config.document_model)
+    return alignment
+
+
+def _index_targets(config: MARConfig, model):
+    """(texts, vectors) of ``alignment_index`` (the index's own stored vectors, its document model checked to be
+    ``document_model``); the index must hold vectors of the assembled model's width, so that the trained model
+    searches that same index."""
+    texts, vectors = _index_module(config).read_index_alignment(
+        config.alignment_index, document_model=config.document_model
+    )
+    width = model.truncate_dim or model.get_embedding_dimension()
+    if vectors.shape[1] != width:
+        raise ConfigError(
+            f"alignment_index {config.alignment_index}: the index holds {vectors.shape[1]}-d vectors but the MAR "
+            f"model outputs {width}-d ones (bridge {config.bridge!r}); build the index at the query width "
+            f"(truncate_dim {width}) or use the bridge that gives {vectors.shape[1]}-d vectors"
+        )
+    return texts, vectors
 
 
 # ------------------------------------------------------------------------------------------------------------ stages
@@ -605,10 +622,15 @@ def _stage1(config: MARConfig, query_path: str, document_path: str, texts: list[
         target_prompt = document_prompts.get(config.stage1_target_route, "")
         if config.alignment_index:
             # the index's vectors embed its texts whole: the query tower sees them up to its own length limit
-            index_texts, vectors = _index_targets(config)
+            index_texts, vectors = _index_targets(config, model)
             first = {text: i for i, text in reversed(list(enumerate(index_texts)))}
             train_texts = list(first)
             targets = _to_width(np.asarray(vectors, dtype=np.float32)[list(first.values())], model)
+            if 0 < config.alignment_max_texts < len(train_texts):
+                import random
+
+                keep = sorted(random.Random(config.seed).sample(range(len(train_texts)), config.alignment_max_texts))
+                train_texts, targets = [train_texts[i] for i in keep], targets[keep]
         else:
             train_texts = _cut_texts(config, texts, model)
             targets = None
@@ -748,7 +770,7 @@ def train_mar(config: MARConfig) -> str:
     # init only: nothing asymmetric trained yet, assemble the two initialised towers
     model = _load(config, last) if last else assemble_mar_model(config, query_path, document_path)
     lengths = {"query": config.query_max_length, "document": config.document_max_length}
-    return finalize_model(
+    model_dir = finalize_model(
         model,
         run.model_dir,
         family="mar",
@@ -760,3 +782,7 @@ def train_mar(config: MARConfig) -> str:
             default_sources=DEFAULT_SOURCES,
         ),
     )
+    if config.alignment_index and config.run_stage1:
+        # the manifest check of `sbert-med index search --model` accepts this model for the index it was aligned to
+        _index_module(config).record_index_alignment(model_dir, config.alignment_index, model=model)
+    return model_dir

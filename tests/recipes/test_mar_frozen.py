@@ -90,6 +90,13 @@ def test_frozen_document_tower_end_to_end(tmp_path, tiny_encoder_path, tiny_st_d
     original = SentenceTransformer(tiny_st_document, device="cpu")
     expected = original.encode_document(TEXTS, truncate_dim=32, normalize_embeddings=True)
     np.testing.assert_allclose(model.encode_document(TEXTS, normalize_embeddings=True), expected, atol=1e-5)
+    # evaluating the saved model's document route hits the vectors Stage II cached (same route fingerprint)
+    from sbert_med.encoding import route_fingerprint
+
+    producers = [json.loads(p.read_text())["key"] for p in (Path(config.output_dir) / "cache").glob("*/producer.json")]
+    assert {"model": route_fingerprint(model, "document"), "route": "document"}.items() <= next(
+        key for key in producers if key["route"] == "document"
+    ).items()
     # the query tower did train, and does not get the document model's query prompt
     base_query = SentenceTransformer(str(stages / "init_query"), device="cpu")
     assert not np.allclose(model.encode_query(TEXTS), base_query.encode(TEXTS), atol=1e-4)
@@ -104,6 +111,9 @@ def test_cached_targets_equal_the_live_frozen_tower(tmp_path, tiny_encoder_path,
     model, prompts = mar_module._assemble(config, tiny_encoder_path)
     model.eval()
     view = mar_module._document_view(model, config, prompts)
+    from sbert_med.encoding import route_fingerprint
+
+    assert route_fingerprint(view, "document") == route_fingerprint(model, "document")
     for route in ("query", "document"):
         cached = mar_module._encode_targets(config, view, TEXTS, route=route)
         with torch.no_grad():
@@ -193,10 +203,10 @@ def test_alignment_index_without_reader_is_a_config_error(tmp_path, tiny_encoder
 
     real_import = builtins.__import__
 
-    def no_index_reader(name, *args, **kwargs):
-        if name == "sbert_med.index.alignment":
+    def no_index_reader(name, globals=None, locals=None, fromlist=(), level=0):
+        if name == "sbert_med.index.alignment" or (name == "sbert_med.index" and "alignment" in (fromlist or ())):
             raise ImportError(name)
-        return real_import(name, *args, **kwargs)
+        return real_import(name, globals, locals, fromlist, level)
 
     monkeypatch.setattr(builtins, "__import__", no_index_reader)
     index = tmp_path / "index"
