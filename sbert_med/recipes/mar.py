@@ -73,6 +73,7 @@ DEFAULT_SOURCES: dict[str, str] = {
     "freeze_document": "ours (frozen for an existing embedding model; a decoder trains in Stage II, paper)",
     "alignment_data": "ours (the training pairs' texts; the paper aligns on its own 2.8M queries + 5.6M documents)",
     "alignment_max_texts": "ours (0: all)",
+    "alignment_max_length": "ours (0: no cut, each tower reads a text up to its own limit, as the paper's pairs)",
     "stage1_target_route": "ours (query: the query tower stands in for the big model's own query encoder)",
     "stage1_targets": "ours (cached: the frozen tower's vectors are encoded once)",
     "init_epochs": "ours",
@@ -116,8 +117,7 @@ class MARConfig(RecipeConfig):
         bridge: How different widths meet: ``"truncate"`` (the paper: document vectors cut to the query width,
             ``truncate_dim``) or ``"project"`` (not the paper's: a linear map of queries to the document width,
             trained with the query tower).
-        query_max_length: Token limit of the query tower; alignment texts are cut to it (both towers then see the
-            same text). (ours)
+        query_max_length: Token limit of the query tower. (ours)
         document_max_length: Token limit of the document tower (EOS included for a decoder). (ours)
         padding_side: Padding side of a decoder document tower (last-token pooling is correct with both).
         train_data: Retrieval pairs: ``.jsonl`` / ``.tsv`` / ``.csv`` or a BEIR folder (``train_split``).
@@ -135,6 +135,9 @@ class MARConfig(RecipeConfig):
             text per line, TSV/CSV with a ``text`` column or training pairs, BEIR folders: corpus + queries); empty:
             the training pairs' queries and documents. Read by :func:`sbert_med.data.alignment.load_alignment_texts`.
         alignment_max_texts: If > 0, a seeded sample of at most this many distinct alignment texts. (ours)
+        alignment_max_length: If > 0, alignment texts are cut to this many tokens of the query tokenizer before
+            either tower sees them (both then embed the same text, and targets are cheaper to encode); 0: each tower
+            reads a text up to its own limit, as the paper's self-pairs do. (ours)
         alignment_index: An index built with ``sbert-med index build`` whose (text, vector) pairs are Stage I's
             targets instead of encoding the alignment corpus (its document model must be ``document_model``).
         stage1_target_route: Which prompt of the document model produces Stage I's targets: ``"query"`` (ours:
@@ -188,6 +191,7 @@ class MARConfig(RecipeConfig):
         "stage1_mse_weight",
         "stage1_contrastive_weight",
         "alignment_max_texts",
+        "alignment_max_length",
         "lora_dropout",
     )
 
@@ -212,6 +216,7 @@ class MARConfig(RecipeConfig):
     mine_margin: float | None = 0.05
     alignment_data: list[str] | str = ""
     alignment_max_texts: int = 0
+    alignment_max_length: int = 0
     alignment_index: str = ""
     stage1_target_route: Literal["query", "document"] = "query"
     stage1_targets: Literal["cached", "live"] = "cached"
@@ -481,11 +486,13 @@ def _alignment_texts(config: MARConfig, pairs) -> list[str]:
 
 
 def _cut_texts(config: MARConfig, texts: list[str], model) -> list[str]:
-    """Texts cut to ``query_max_length`` tokens of the query tower's tokenizer (distinct, order kept)."""
+    """Texts cut to ``alignment_max_length`` tokens of the query tower's tokenizer (distinct, order kept)."""
     from sbert_med.modules import get_route, route_transformer
 
+    if config.alignment_max_length <= 0:
+        return list(dict.fromkeys(texts))
     transformer = route_transformer(get_route(model, "query"))
-    cut = truncate_to_tokens(list(texts), transformer.tokenizer, config.query_max_length)
+    cut = truncate_to_tokens(list(texts), transformer.tokenizer, config.alignment_max_length)
     return [t for t in dict.fromkeys(cut) if t.strip()]
 
 

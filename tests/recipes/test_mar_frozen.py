@@ -248,3 +248,25 @@ def test_decoder_initialisation_trains_nested_widths(tmp_path, tiny_encoder_path
                   run_stage2=False, document_matryoshka_dims=[])
     train_mar(off)
     assert isinstance(seen["init_document"], MultipleNegativesRankingLoss)
+
+
+def test_vectors_cached_by_the_standalone_document_model_are_reused(tmp_path, tiny_encoder_path, tiny_st_document,
+                                                                     qa_pairs_tsv):
+    """Targets encoded beforehand by the document model on its own (its prompts, cut to the query width, the same
+    max_seq_length), as a benchmark prepares them, are Stage I's and Stage II's cache hits: nothing is encoded."""
+    from sbert_med.data.pairs import load_training_pairs
+    from sbert_med.encoding import encode_cached
+
+    cache = tmp_path / "cache"
+    standalone = SentenceTransformer(tiny_st_document, device="cpu", truncate_dim=32)
+    standalone.max_seq_length = 32
+    pairs = load_training_pairs(qa_pairs_tsv)
+    encode_cached(standalone, list(dict.fromkeys([*pairs["anchor"], *pairs["positive"]])), cache_dir=cache,
+                  route="query", show_progress_bar=False)
+    encode_cached(standalone, list(dict.fromkeys(pairs["positive"])), cache_dir=cache, route="document",
+                  show_progress_bar=False)
+    shards = _shards(cache)
+    config = _config(tmp_path, tiny_encoder_path, tiny_st_document, qa_pairs_tsv, cache_dir=str(cache),
+                     run_init=False)
+    train_mar(config)
+    assert _shards(cache) == shards
