@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -341,7 +342,13 @@ def _train(
         prompts=prompts or None,
     )
     trainer = MedTrainer(model=model, args=args, train_dataset=train, loss=loss)
-    return stage.run.train(trainer, stage=stage.name)
+    start = time.perf_counter()
+    info = stage.run.train(trainer, stage=stage.name)
+    seconds = time.perf_counter() - start
+    steps = max(1, info["global_step"])
+    # wall time of the training loop (model loading and target encoding excluded; a resumed stage counts only its
+    # last session's time, per step of the whole stage), recorded in STAGE_DONE
+    return {**info, "train_seconds": round(seconds, 3), "seconds_per_step": round(seconds / steps, 4)}
 
 
 def _device(config: MARConfig) -> str | None:
@@ -661,8 +668,12 @@ def _stage1(config: MARConfig, query_path: str, document_path: str, texts: list[
         if targets is None:
             view = _document_view(model, config, {"query": document_prompts.get("query", ""),
                                                   "document": document_prompts.get("document", "")})
+            start = time.perf_counter()
             targets = _encode_targets(config, view, train_texts, route=config.stage1_target_route)
+            encoding_seconds = round(time.perf_counter() - start, 3)
             del view
+        else:
+            encoding_seconds = 0.0
         query_view = _route_view(model, "query", config)
         data = Dataset.from_dict({"text": train_texts, "label": targets})
         info = _train(
@@ -670,7 +681,8 @@ def _stage1(config: MARConfig, query_path: str, document_path: str, texts: list[
             epochs=config.stage1_epochs, lr=config.stage1_learning_rate, max_steps=config.stage1_max_steps,
             batch_size=config.stage1_batch_size,
         )
-        return model, {**info, "alignment_texts": len(train_texts), "targets": "cached"}
+        return model, {**info, "alignment_texts": len(train_texts), "targets": "cached",
+                       "target_encoding_seconds": encoding_seconds}
 
     return run_stage
 
@@ -707,7 +719,9 @@ def _stage2(config: MARConfig, start, data, *, frozen: bool):
         if frozen:
             view = _document_view(model, config, {"query": "", "document": model.prompts.get("document", "")})
             documents = list(dict.fromkeys(t for column in document_columns for t in triplets[column]))
+            began = time.perf_counter()
             vectors = _encode_targets(config, view, documents, route="document")
+            encoding_seconds = round(time.perf_counter() - began, 3)
             del view
             where = {text: i for i, text in enumerate(documents)}
             rows = np.array([[where[t] for t in column] for column in zip(*(triplets[c] for c in document_columns))])
@@ -716,7 +730,8 @@ def _stage2(config: MARConfig, start, data, *, frozen: bool):
             train = Dataset.from_dict({"anchor": triplets["anchor"], "label": list(labels)})
             loss = AlignmentLoss(query_view, temperature=config.stage2_temperature, lambda_mse=0.0)
             info = _train(config, stage, query_view, train, loss, **common)
-            return model, {**info, "document_tower": "frozen (cached vectors)", "candidates": len(document_columns)}
+            return model, {**info, "document_tower": "frozen (cached vectors)", "candidates": len(document_columns),
+                           "target_encoding_seconds": encoding_seconds}
         add_lora(model, route="document", config=config.lora)
         mapping = {column: ("query" if column == "anchor" else "document") for column in triplets.column_names}
         document_prompt = model.prompts.get("document", "")
