@@ -270,3 +270,35 @@ def test_vectors_cached_by_the_standalone_document_model_are_reused(tmp_path, ti
                      run_init=False)
     train_mar(config)
     assert _shards(cache) == shards
+
+
+def test_sentence_transformers_document_tower_can_be_trained(tmp_path, tiny_encoder_path, tiny_st_document,
+                                                             qa_pairs_tsv, monkeypatch):
+    """run_init_document / freeze_document switch an existing embedding model to the paper's treatment: initialised
+    with LoRA and Matryoshka (its own prompts on anchors and positives), then trained in Stage II; it keeps its
+    modules and document prompt."""
+    from sentence_transformers.sentence_transformer.losses import MatryoshkaLoss
+
+    from sbert_med.training import MedTrainer
+
+    seen = {}
+
+    class Recording(MedTrainer):
+        def __init__(self, *args, **kwargs):
+            seen[Path(kwargs["args"].output_dir).name] = (kwargs["loss"], kwargs["args"].prompts)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(mar_module, "MedTrainer", Recording)
+    config = _config(tmp_path, tiny_encoder_path, tiny_st_document, qa_pairs_tsv, run_init_document=True,
+                     freeze_document=False)
+    assert resolved_settings(config)["init_document"] and not resolved_settings(config)["freeze_document"]
+    model = SentenceTransformer(train_mar(config), device="cpu")
+    loss, prompts = seen["init_document"]
+    assert isinstance(loss, MatryoshkaLoss) and list(loss.matryoshka_dims) == [48, 32, 16, 8]
+    assert prompts == {"anchor": "search query: ", "positive": "passage: "}
+    assert seen["stage2"][1] == {"positive": "passage: ", "negative_1": "passage: "}
+    assert model.prompts == {"query": "", "document": "passage: "}
+    assert [type(m).__name__ for m in model[0].sub_modules["document"]] == ["Transformer", "Pooling", "Dense"]
+    original = SentenceTransformer(tiny_st_document, device="cpu")
+    assert not np.allclose(model.encode_document(TEXTS, normalize_embeddings=True),
+                           original.encode_document(TEXTS, truncate_dim=32, normalize_embeddings=True), atol=1e-4)
