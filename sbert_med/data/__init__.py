@@ -8,6 +8,7 @@ so a killed job resumes without losing or repeating work.
 
 from __future__ import annotations
 
+from sbert_med.data.alignment import load_alignment_texts
 from sbert_med.data.beir import BeirData, load_beir
 from sbert_med.data.decontaminate import EvalSet, beir_eval_set, decontaminate
 from sbert_med.data.diversify import DEFAULT_THRESHOLDS, diversify, diversity_mask
@@ -45,6 +46,7 @@ __all__ = [
     "ingest_textbook",
     "iter_medline",
     "label_relevance",
+    "load_alignment_texts",
     "load_beir",
     "load_medline",
     "load_prompt",
