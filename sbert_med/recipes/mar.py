@@ -669,7 +669,10 @@ def _stage1(config: MARConfig, query_path: str, document_path: str, texts: list[
             view = _document_view(model, config, {"query": document_prompts.get("query", ""),
                                                   "document": document_prompts.get("document", "")})
             start = time.perf_counter()
-            targets = _encode_targets(config, view, train_texts, route=config.stage1_target_route)
+            # with one prompt for both (a decoder: none) the document route's vectors are the same: share its cache
+            same = document_prompts.get("query", "") == document_prompts.get("document", "")
+            route = "document" if same else config.stage1_target_route
+            targets = _encode_targets(config, view, train_texts, route=route)
             encoding_seconds = round(time.perf_counter() - start, 3)
             del view
         else:
