@@ -293,12 +293,20 @@ def _is_sentence_transformers_model(path: str) -> bool:
     from sentence_transformers.util import load_file_path
 
     try:
-        return load_file_path(path, "modules.json") is not None
+        if load_file_path(path, "modules.json") is not None:
+            return True
+        found = load_file_path(path, "config.json") is not None
     except Exception as exc:  # offline without a cached copy, a private repository, ...
+        found, reason = False, f" ({exc})"
+    else:
+        reason = ""
+    if not found:
         raise ConfigError(
-            f"document_model {path!r}: cannot tell whether it is a sentence-transformers model ({exc}); set "
-            "document_kind to 'sentence_transformers' or 'decoder'"
-        ) from exc
+            f"document_model {path!r}: no such folder, and no cached or reachable Hub repository{reason}: cannot "
+            "tell whether it is a sentence-transformers model; fix the path or set document_kind to "
+            "'sentence_transformers' or 'decoder'"
+        )
+    return False
 
 
 def resolved_settings(config: MARConfig) -> dict:

@@ -302,3 +302,23 @@ def test_sentence_transformers_document_tower_can_be_trained(tmp_path, tiny_enco
     original = SentenceTransformer(tiny_st_document, device="cpu")
     assert not np.allclose(model.encode_document(TEXTS, normalize_embeddings=True),
                            original.encode_document(TEXTS, truncate_dim=32, normalize_embeddings=True), atol=1e-4)
+
+
+def test_config_errors(tmp_path, qa_pairs_tsv):
+    base = dict(output_dir=str(tmp_path / "x"), train_data=qa_pairs_tsv)
+    with pytest.raises(ConfigError, match="document_matryoshka_dims must be positive"):
+        MARConfig(**base, document_matryoshka_dims=[384, 0])
+    with pytest.raises(ConfigError, match="stage1_targets must be 'cached'"):
+        MARConfig(**base, alignment_index=str(tmp_path), stage1_targets="live")
+    with pytest.raises(ConfigError, match="key 'stage1_target_route' must be one of"):
+        MARConfig.from_dict({**base, "stage1_target_route": "passage"})
+    with pytest.raises(ConfigError, match="alignment_max_length must be >= 0"):
+        MARConfig(**base, alignment_max_length=-1)
+    with pytest.raises(ConfigError, match="cannot tell whether it is a sentence-transformers model"):
+        resolved_settings(MARConfig(**base, document_model="no-such-org/no-such-model-xyz"))
+    assert resolved_settings(MARConfig(**base, document_model="no-such-org/x", document_kind="decoder")) == {
+        "document_kind": "decoder", "init_document": True, "freeze_document": False
+    }
+    missing = MARConfig(**base, alignment_data=[qa_pairs_tsv, str(tmp_path / "nope.jsonl")])
+    with pytest.raises(ConfigError, match=r"alignment_data: .*nope\.jsonl"):
+        missing.check_inputs()
