@@ -52,6 +52,7 @@ __all__ = [
     "check_document_route",
     "load_index_targets",
     "read_alignment_record",
+    "read_index_alignment",
     "record_index_alignment",
 ]
 
@@ -144,6 +145,32 @@ def load_index_targets(index_dir: str | Path) -> IndexTargets:
                 len(vectors), vectors.shape[1], index.manifest.model_name, index.folder)
     return IndexTargets(folder=index.folder, ids=list(index.ids), texts=list(index.texts), vectors=vectors,
                         manifest=index.manifest)
+
+
+def read_index_alignment(
+    index_dir: str | Path, *, document_model: str | Path | SentenceTransformer | None = None
+) -> tuple[list[str], np.ndarray]:
+    """Stage I's ``(texts, target vectors)`` from an index (what the MAR recipe's ``alignment_index`` reads).
+
+    Args:
+        index_dir: the index folder.
+        document_model: the model that will be the document route (a sentence-transformers folder / id, or a
+            loaded model, e.g. the assembled asymmetric model); checked to be the index's document model before any
+            training, so that a run is not spent aligning to vectors of another model.
+
+    Returns:
+        The index's texts and its stored vectors, in index order (see :func:`load_index_targets`).
+    """
+    targets = load_index_targets(index_dir)
+    if document_model is not None:
+        name = None
+        if isinstance(document_model, (str, Path)):
+            from sentence_transformers import SentenceTransformer
+
+            name = str(document_model)
+            document_model = SentenceTransformer(name, device="cpu")
+        targets.check_document_model(document_model, model_name=f"document_model {name}" if name else None)
+    return targets.texts, targets.vectors
 
 
 def check_document_route(manifest: IndexManifest, model: SentenceTransformer, *, model_name: str | None = None,
