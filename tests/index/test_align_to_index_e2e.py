@@ -87,7 +87,7 @@ def _align(minilm_path, document_tower_dir, index_dir, out):
     # the card's usage snippet would run a few training texts (corpus texts here) through the document route again
     model.model_card_data.generate_widget_examples = False
     args = SentenceTransformerTrainingArguments(
-        output_dir=str(out.parent / "checkpoints"), max_steps=2, per_device_train_batch_size=16,
+        output_dir=str(out.parent / "checkpoints"), max_steps=1, per_device_train_batch_size=16,
         learning_rate=1e-4, router_mapping={"text": "query"}, use_cpu=True, report_to="none", save_strategy="no",
     )
     MedTrainer(model=model, args=args, train_dataset=targets.to_dataset(), loss=AlignmentLoss(model)).train()
@@ -109,7 +109,7 @@ def test_align_minilm_to_a_smollm2_index(minilm_path, document_tower_dir, medqua
     model_dir = tmp_path / "aligned"
     _align(minilm_path, document_tower_dir, index_dir, model_dir)
     assert not _of_corpus(encoded_texts["llama"], corpus)  # the document tower never encoded them again
-    assert len(encoded_texts["bert"]) >= 2 * 16  # the query tower trained on the index's texts (2 steps of 16)
+    assert len(encoded_texts["bert"]) >= 16  # the query tower trained on the index's texts (one step of 16)
 
     query = "What are the symptoms of glaucoma?"
     capsys.readouterr()  # the trainer's printed logs
