@@ -205,3 +205,17 @@ def test_cli_search_reads_the_record(aligned_dir, index_dir, tmp_path, capsys, t
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]  # not the loading bars
     assert len(errors) == 1 and errors[0].startswith("sbert-med index: error: ")
     assert "its query route embeds the probe texts differently" in errors[0]
+
+
+def test_read_index_alignment_checks_the_document_model(index_dir, document, tiny_decoder_path, tiny_corpus,
+                                                        tmp_path):
+    from sbert_med.index.alignment import read_index_alignment
+
+    document.save(str(tmp_path / "same"))
+    texts, vectors = read_index_alignment(index_dir, document_model=tmp_path / "same")
+    assert texts == tiny_corpus
+    np.testing.assert_array_equal(vectors, load_index_targets(index_dir).vectors)
+    _document_model(tiny_decoder_path, seed=3).save(str(tmp_path / "other"))
+    with pytest.raises(ValueError, match=r"^document_model .*other's document route is not the index's document "
+                                         r"model 'tiny-decoder'"):
+        read_index_alignment(index_dir, document_model=str(tmp_path / "other"))
