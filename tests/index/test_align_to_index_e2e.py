@@ -23,7 +23,7 @@ from sbert_med.index import MedIndex, load_index_targets, read_alignment_record,
 from sbert_med.index.alignment import ALIGNMENT_FILE
 from sbert_med.modules import eos_tower
 
-NUM_DOCUMENTS = 32
+NUM_DOCUMENTS = 24
 MAX_TOKENS = 32  # both towers; short so that the test stays quick on a CPU
 QUERY = "What are the symptoms of glaucoma?"
 
@@ -91,9 +91,9 @@ def smollm2_index(smollm2_path, samples, tmp_path_factory) -> BuiltIndex:
     return BuiltIndex(root / "index", document_model, corpus)
 
 
-def _search_and_refuse(index: BuiltIndex, model_dir: str, minilm_path: str, capsys) -> None:
-    """The aligned model searches the index through the CLI; plain MiniLM, and the aligned model without its
-    record, are refused with one line."""
+def _search_and_refuse(index: BuiltIndex, model_dir: str, minilm_path: str, capsys, *, without_record=None) -> None:
+    """The aligned model searches the index through the CLI and plain MiniLM is refused with one line; with
+    ``without_record`` (the aligned model, loaded) that model is refused once its record is gone."""
     capsys.readouterr()  # the trainer's printed logs
     assert main(["index", "search", str(index.folder), "--model", model_dir, "--query", QUERY, "--top-k", "5",
                  "--json"]) == 0
@@ -106,10 +106,10 @@ def _search_and_refuse(index: BuiltIndex, model_dir: str, minilm_path: str, caps
 
     record = read_alignment_record(model_dir)
     assert record.document_model_name == str(index.document_model)
-    (Path(model_dir) / ALIGNMENT_FILE).unlink()
-    with pytest.raises(ValueError, match="its query route embeds the probe texts differently"):
-        MedIndex.load(index.folder).search(SentenceTransformer(model_dir, device="cpu"), QUERY,
-                                           alignment=model_dir)
+    if without_record is not None:
+        (Path(model_dir) / ALIGNMENT_FILE).unlink()
+        with pytest.raises(ValueError, match="its query route embeds the probe texts differently"):
+            MedIndex.load(index.folder).search(without_record, QUERY, alignment=model_dir)
 
 
 def _recipe_aligns_to_indexes() -> bool:
@@ -171,5 +171,5 @@ def test_alignment_loss_on_index_targets(smollm2_index, minilm_path, tmp_path, c
         model.save(str(tmp_path / "model"))
         record_index_alignment(tmp_path / "model", smollm2_index.folder, model=model)
         assert not _of_corpus(seen["llama"], smollm2_index.corpus)
-        _search_and_refuse(smollm2_index, str(tmp_path / "model"), minilm_path, capsys)
+        _search_and_refuse(smollm2_index, str(tmp_path / "model"), minilm_path, capsys, without_record=model)
         assert not _of_corpus(seen["llama"], smollm2_index.corpus)
