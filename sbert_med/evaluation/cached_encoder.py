@@ -48,7 +48,8 @@ class CachedSentenceTransformerEncoder(SentenceTransformerEncoderWrapper):
         self.fingerprint = fingerprint
         self._caches: dict[tuple[str, str], EncodingCache] = {}
 
-    def _cache(self, task_metadata: Any, prompt_type: Any) -> EncodingCache:
+    def cache_for(self, task_metadata: Any, prompt_type: Any) -> EncodingCache:
+        """The cache of one MTEB task and prompt type (query or document) of this model."""
         route = getattr(prompt_type, "value", None) or "none"
         if (task_metadata.name, route) not in self._caches:
             name = self.get_prompt_name(task_metadata, prompt_type) if self.model_prompts else None
@@ -78,7 +79,7 @@ class CachedSentenceTransformerEncoder(SentenceTransformerEncoderWrapper):
                                   dtype=np.float32)
 
             texts = list(inputs.dataset["text"])  # already prepared by MTEB (title + text for documents)
-            cache = self._cache(task_metadata, prompt_type)
+            cache = self.cache_for(task_metadata, prompt_type)
             embeddings = cache.encode(texts, encode_fn, chunk_size=self.chunk_size, show_progress_bar=False)
         if self.truncate_dim is not None:
             embeddings = embeddings[:, : self.truncate_dim]
