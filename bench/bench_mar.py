@@ -39,8 +39,6 @@ import torch  # noqa: E402
 
 from sbert_med.data.beir import load_beir  # noqa: E402
 from sbert_med.encoding import encode_cached  # noqa: E402
-from sbert_med.evaluation.efficiency import measure_route_speed  # noqa: E402
-from sbert_med.evaluation.retrieval import evaluate_retrieval  # noqa: E402
 from sbert_med.models import resolve_model  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -64,9 +62,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--stage1-epochs", type=float, default=2.0)
     parser.add_argument("--step-time-steps", type=int, default=4, help="Stage I steps timed, cached vs live")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--speed-rounds", type=int, default=3, help="rounds of the query speed pass (median)")
     parser.add_argument("--device-vectors", type=Path, default=None,
                         help="vectors of the frozen tower computed on a GPU machine (mar_device_encode.py's $OUT, "
                              "with the payload's texts.json.gz beside them): stored in the cache before anything runs")
+    parser.add_argument("--device-rows", type=Path, default=None,
+                        help="the MAR rows trained on a GPU machine (mar_device_train.py's $OUT): scored here "
+                             "instead of training on this machine")
+    parser.add_argument("--decoder-rows", type=Path, default=None,
+                        help="the SmolLM2 decoder-path table computed on a GPU machine (mar_decoder_device.py)")
     parser.add_argument("--phase", choices=["prepare", "all"], default="all",
                         help="prepare: only encode what the frozen document tower must encode (the long part)")
     return parser.parse_args()
@@ -84,6 +88,9 @@ def document_tower(args: argparse.Namespace, query_width: int):
 
 def evaluate_row(model, tasks: dict, cache_dir: Path, batch_size: int) -> dict[str, float]:
     """nDCG@10 on every task (whole splits), their mean, and the query route's speed on the MedQuAD queries."""
+    from sbert_med.evaluation.efficiency import measure_route_speed
+    from sbert_med.evaluation.retrieval import evaluate_retrieval
+
     row = {}
     for name, data in tasks.items():
         row[name] = evaluate_retrieval(model, data, cache_dir=cache_dir, batch_size=batch_size,
@@ -236,6 +243,106 @@ def stage1_step_seconds(args: argparse.Namespace, cache_dir: Path, steps: int) -
     return result
 
 
+def train_rows_here(args: argparse.Namespace, cache_dir: Path, rows: dict, row) -> tuple[dict, dict]:
+    """The MAR rows trained and evaluated on this machine (MTEB, the cached document vectors)."""
+    full = train(mar_config(args, "full", cache_dir))
+    row("MAR after Stage I", lambda: load(full.parent / "stages" / "stage1"))
+    row("MAR after Stage I + II", lambda: load(full))
+    no_stage1 = train(mar_config(args, "no_stage1", cache_dir, run_stage1=False))
+    row("MAR without Stage I (Stage II only)", lambda: load(no_stage1))
+    curve = {}
+    for size in args.curve:
+        model_dir = train(mar_config(args, f"stage1_{size}", cache_dir, run_stage2=False, alignment_max_texts=size))
+        row(f"MAR after Stage I on {size} texts", lambda model_dir=model_dir: load(model_dir))
+        curve[size] = rows[f"MAR after Stage I on {size} texts"]["mean"]
+    curve[args.alignment_size] = rows["MAR after Stage I"]["mean"]
+    return curve, {"device": "this machine", **stage1_step_seconds(args, cache_dir, steps=args.step_time_steps)}
+
+
+#: ``mar_device_train.py``'s rows (the same configs trained on the GPU machine) and their names here
+DEVICE_ROWS = {
+    "mar_stage1": "MAR after Stage I",
+    "mar_stage1_2": "MAR after Stage I + II",
+    "mar_no_stage1": "MAR without Stage I (Stage II only)",
+    "mar_stage1_2000": "MAR after Stage I on 2000 texts",
+    "mar_stage1_5000": "MAR after Stage I on 5000 texts",
+}
+DECODER_ROWS = {
+    "document_tower": "SmolLM2-135M document tower alone (after its Matryoshka + LoRA initialisation)",
+    "query_tower": "MiniLM query tower alone (after its initialisation)",
+    "mar_stage1": "MAR after Stage I",
+    "mar_stage1_2": "MAR after Stage I + II",
+    "mar_no_stage1": "MAR without Stage I (Stage II only)",
+}
+
+
+def score_device_rows(args: argparse.Namespace, tasks: dict, rows: dict, extra: dict) -> tuple[dict, dict]:
+    """Rows trained on the GPU machine (``mar_device_train.py``): their query vectors against the frozen tower's
+    document vectors, scored as MTEB scores them (``mar_decoder_score.ndcg_at_10``, checked on the document tower
+    row first); the decoder table (``mar_decoder_device.py``) likewise when ``--decoder-rows`` is given."""
+    import numpy as np
+    from mar_decoder_score import check, eval_texts, ndcg_at_10, score_rows
+
+    texts = args.device_vectors / "texts.json.gz"
+    checked = check(args.device_vectors, tasks)
+    for task, value in checked.items():  # the scorer must give MTEB's figure on the same vectors
+        if abs(value - rows["document tower alone"][task]) > 1e-4:
+            raise SystemExit(f"scorer check failed on {task}: {value} vs MTEB {rows['document tower alone'][task]}")
+    extra["scorer_check"] = {"document tower alone, MTEB": {t: rows["document tower alone"][t] for t in tasks},
+                             "document tower alone, mar_decoder_score": checked}
+    queries, documents = eval_texts(texts)
+    by_document = dict(zip(documents, np.load(args.device_vectors / "eval_documents.npy")))
+    for name, label in DEVICE_ROWS.items():
+        by_query = dict(zip(queries, np.load(args.device_rows / f"{name}.npz")["queries"]))
+        rows[label] = {task: ndcg_at_10(data, by_query, by_document) for task, data in tasks.items()}
+        rows[label]["mean"] = sum(rows[label][task] for task in tasks) / len(tasks)
+    report = json.loads((args.device_rows / "report.json").read_text())
+    extra["device_training"] = report
+    curve = {size: rows[f"MAR after Stage I on {size} texts"]["mean"] for size in (2000, 5000)}
+    curve[args.alignment_size] = rows["MAR after Stage I"]["mean"]
+    runs = report["runs"]
+    step_seconds = {"device": report["gpu"]}
+    for targets in ("cached", "live"):
+        info = runs[f"step_time_{targets}"]["stages"]["stage1"]
+        step_seconds[targets] = info["train_runtime_s"] / info["global_step"]
+    if args.decoder_rows is not None:
+        decoder = score_rows(args.decoder_rows, texts, tasks, list(DECODER_ROWS))
+        extra["decoder_rows"] = {DECODER_ROWS[name]: row for name, row in decoder.items()}
+        extra["decoder_training"] = json.loads((args.decoder_rows / "report.json").read_text())
+    return curve, step_seconds
+
+
+def speed_pass(args: argparse.Namespace, rows: dict, minilm) -> None:
+    """Query throughput (batch 32) and latency (batch 1, p50) of every row, measured one after the other in this
+    call. Every MAR row has the same query route (all-MiniLM-L6-v2 at ``--query-max-length``), measured once on the
+    assembled model."""
+    import numpy as np
+
+    from sbert_med.evaluation.efficiency import measure_route_speed
+    from sbert_med.recipes.mar import assemble_mar_model
+
+    queries = [json.loads(line)["text"] for line in
+               (args.data_dir / "medquad" / "queries.jsonl").read_text().splitlines()[:300]]
+    config = mar_config(args, "speed", args.work_dir / "cache")
+    models = {"MiniLM alone": minilm(), "document tower alone": document_tower(args, 384),
+              "MAR": assemble_mar_model(config, resolve_model(args.query_model))}
+    # rounds over the models in turn, the median of each: a machine whose load changes during the pass slows every
+    # model alike instead of the one measured at the worst moment
+    measured: dict[str, list[dict]] = {name: [] for name in models}
+    for _ in range(args.speed_rounds):
+        for name, model in models.items():
+            speed = measure_route_speed(model, queries, route="query", batch_size=32, n_single=50,
+                                        show_progress_bar=False)
+            measured[name].append(speed)
+    speeds = {}
+    for name, runs in measured.items():
+        speeds[name] = {"query_per_s": float(np.median([run["batched_per_s"] for run in runs])),
+                        "query_p50_ms": float(np.median([run["b1_p50_ms"] for run in runs]))}
+        logger.info("%s query speed: %s", name, speeds[name])
+    for name, row in rows.items():
+        row.update(speeds[name] if name in speeds else speeds["MAR"])
+
+
 def table(rows: dict[str, dict]) -> str:
     document = rows["document tower alone"]
     minilm = rows["MiniLM alone"]
@@ -278,18 +385,13 @@ def main() -> None:
         return model
 
     row("MiniLM alone", minilm)
-    full = train(mar_config(args, "full", cache_dir))
-    row("MAR after Stage I", lambda: load(full.parent / "stages" / "stage1"))
-    row("MAR after Stage I + II", lambda: load(full))
-    no_stage1 = train(mar_config(args, "no_stage1", cache_dir, run_stage1=False))
-    row("MAR without Stage I (Stage II only)", lambda: load(no_stage1))
-    curve = {}
-    for size in args.curve:
-        model_dir = train(mar_config(args, f"stage1_{size}", cache_dir, run_stage2=False, alignment_max_texts=size))
-        row(f"MAR after Stage I on {size} texts", lambda model_dir=model_dir: load(model_dir))
-        curve[size] = rows[f"MAR after Stage I on {size} texts"]["mean"]
-    curve[args.alignment_size] = rows["MAR after Stage I"]["mean"]
-    step_seconds = stage1_step_seconds(args, cache_dir, steps=args.step_time_steps)
+    extra: dict = {}
+    if args.device_rows is not None:
+        curve, step_seconds = score_device_rows(args, tasks, rows, extra)
+    else:
+        curve, step_seconds = train_rows_here(args, cache_dir, rows, row)
+    speed_pass(args, rows, minilm)
+    rows_path.write_text(json.dumps(rows, indent=2))
 
     document, minilm_mean = rows["document tower alone"]["mean"], rows["MiniLM alone"]["mean"]
     result = {
@@ -301,6 +403,7 @@ def main() -> None:
         "settings": {"document_max_length": args.document_max_length, "query_max_length": args.query_max_length,
                      "truncate_dim": 384, "alignment_size": args.alignment_size, "stage2_pairs": args.stage2_pairs,
                      "stage1_epochs": args.stage1_epochs, "stage1_batch_size": args.batch_size},
+        **extra,
         "device_encoding": json.loads((args.device_vectors / "report.json").read_text())
         if args.device_vectors else None,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores (shared), "
@@ -311,6 +414,8 @@ def main() -> None:
     out = HERE / "results" / "mar.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(table(rows))
+    for name, row in extra.get("decoder_rows", {}).items():
+        print(f"| {name} | {row['medquad']:.4f} | {row['nfcorpus']:.4f} | {row['mean']:.4f} |")
     print(json.dumps({key: result[key] for key in ("stage1_step_s", "alignment_curve", "goal")}, indent=2))
 
 
