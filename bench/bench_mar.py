@@ -1,18 +1,24 @@
-"""MAR on real models: all-MiniLM-L6-v2 query tower + SmolLM2-135M (LoRA) document tower, stages and ablations.
+"""MAR with a frozen embedding model as document tower: does a cheap query tower retrieve like the big model?
 
-Usage:
-    nice -n 10 python bench/bench_mar.py --out /tmp/bench_mar > /tmp/bench_mar.log 2>&1 &
+Towers: query all-MiniLM-L6-v2 (22M parameters); document EmbeddingGemma-300M, frozen, with its own prompts,
+cut to the query width (384 of its 768 dimensions). Evaluation on whole splits: MedQuAD ``test_mini`` (300 queries
+over 3,000 answers) and NFCorpus ``test`` (323 queries over 3,633 abstracts), documents cut to
+``--document-max-length`` tokens for every row.
 
-One run measures, on MedQuAD test (``qrels/test_mini.tsv`` over ``corpus_mini.jsonl``, cut by the flags below):
+Rows, all measured in one run: MiniLM alone, the document tower alone, MAR after Stage I, MAR after Stage I + II,
+MAR without Stage I (Stage II only); the query throughput (batch 32) and latency (batch 1, p50) of every row; the
+time of one Stage I step with cached targets against the live frozen tower (same batch); the alignment curve
+(mean nDCG@10 after Stage I on part of the alignment corpus).
 
-* the untrained all-MiniLM-L6-v2 (reference);
-* the query tower alone and the document tower alone (each after the independent, symmetric initialisation);
-* MAR init + Stage I + Stage II (the full recipe);
-* ablations: no Stage II (init + Stage I), no Stage I (init + Stage II).
+The frozen document tower never changes, so everything it encodes is cached once (``sbert_med.encoding``, keyed by
+the document route's fingerprint): Stage I targets, Stage II documents, and both evaluation corpora are encoded
+once and shared by every row. A rerun resumes from the cache and from each finished training run.
 
-All variants share one initialisation. Document embeddings are cached whenever the document tower is unchanged:
-the document tower alone and "no Stage II" (its document tower is frozen in Stage I) share one encoding. The
-document max_seq_length is kept modest (``--document-max-length``, 64 tokens by default) for CPU.
+Usage (the first run encodes ~30,000 texts with EmbeddingGemma on the CPU: start it in the background):
+    nice -n 5 python bench/bench_mar.py --data-dir ../shared/data --medline-dir /tmp/medline/data \\
+        --work-dir bench/_work/mar > /tmp/bench_mar.log 2>&1 &
+
+Writes ``bench/results/mar.json`` and prints the Markdown table for BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -21,140 +27,293 @@ import argparse
 import json
 import logging
 import os
+import platform
+import sys
 import time
 from pathlib import Path
-
-import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import torch  # noqa: E402
+
 from sbert_med.data.beir import load_beir  # noqa: E402
 from sbert_med.encoding import encode_cached  # noqa: E402
+from sbert_med.evaluation.efficiency import measure_route_speed  # noqa: E402
+from sbert_med.evaluation.retrieval import evaluate_retrieval  # noqa: E402
 from sbert_med.models import resolve_model  # noqa: E402
-from sbert_med.recipes.evaluators import ir_evaluator, short_metrics  # noqa: E402
-from sbert_med.recipes.mar import MARConfig, train_mar  # noqa: E402
 
-SHARED_DATA = Path(os.environ.get("SBERT_MED_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "data"
+HERE = Path(__file__).resolve().parent
+SHARED_DATA = Path(os.environ.get("SBERT_MED_SHARED", HERE.parents[1] / "shared")) / "data"
+logger = logging.getLogger("bench_mar")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=Path, default=SHARED_DATA)
+    parser.add_argument("--medline-dir", type=Path, default=Path("/tmp/medline/data"))
+    parser.add_argument("--work-dir", type=Path, default=HERE / "_work" / "mar")
+    parser.add_argument("--query-model", default="minilm")
+    parser.add_argument("--document-model", default="embeddinggemma-300m")
+    parser.add_argument("--alignment-size", type=int, default=20000)
+    parser.add_argument("--curve", type=int, nargs="*", default=[2000, 5000], help="smaller Stage I corpora")
+    parser.add_argument("--stage2-pairs", type=int, default=4000, help="MedQuAD train pairs of Stage II")
+    parser.add_argument("--query-max-length", type=int, default=64)
+    parser.add_argument("--document-max-length", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=128, help="Stage I batch (the paper: 2,560)")
+    parser.add_argument("--stage1-epochs", type=float, default=2.0)
+    parser.add_argument("--step-time-steps", type=int, default=4, help="Stage I steps timed, cached vs live")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--device-vectors", type=Path, default=None,
+                        help="vectors of the frozen tower computed on a GPU machine (mar_device_encode.py's $OUT, "
+                             "with the payload's texts.json.gz beside them): stored in the cache before anything runs")
+    parser.add_argument("--phase", choices=["prepare", "all"], default="all",
+                        help="prepare: only encode what the frozen document tower must encode (the long part)")
+    return parser.parse_args()
+
+
+def document_tower(args: argparse.Namespace, query_width: int):
+    """The frozen document model as the benchmark uses it everywhere: its own prompts, ``max_seq_length`` =
+    ``--document-max-length``, cut to the query width."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(resolve_model(args.document_model), device="cpu", truncate_dim=query_width)
+    model.max_seq_length = args.document_max_length
+    return model
+
+
+def evaluate_row(model, tasks: dict, cache_dir: Path, batch_size: int) -> dict[str, float]:
+    """nDCG@10 on every task (whole splits), their mean, and the query route's speed on the MedQuAD queries."""
+    row = {}
+    for name, data in tasks.items():
+        row[name] = evaluate_retrieval(model, data, cache_dir=cache_dir, batch_size=batch_size,
+                                       show_progress_bar=False)[None]["ndcg@10"]
+    row["mean"] = sum(row[name] for name in tasks) / len(tasks)
+    queries = list(tasks["medquad"].queries.values())
+    speed = measure_route_speed(model, queries, route="query", batch_size=32, n_single=50, show_progress_bar=False)
+    row.update(query_per_s=speed["batched_per_s"], query_p50_ms=speed["b1_p50_ms"])
+    logger.info("row: %s", row)
+    return row
+
+
+def import_device_vectors(folder: Path, document, tasks: dict, cache_dir: Path) -> None:
+    """Store the GPU machine's vectors under the keys this machine's code looks them up by: the encoding cache of
+    ``encode_cached`` (document route fingerprint, route) and the MTEB evaluation cache (per task and prompt type).
+    Only texts not yet cached are added, so importing twice is harmless."""
+    import gzip
+
+    import numpy as np
+    from mteb.types import PromptType
+
+    from sbert_med.encoding import EncodingCache, route_fingerprint
+    from sbert_med.evaluation.cached_encoder import CachedSentenceTransformerEncoder
+    from sbert_med.evaluation.mteb_tasks import beir_retrieval_task
+
+    report = json.loads((folder / "report.json").read_text())
+    if (report["max_seq_length"], report["truncate_dim"]) != (document.max_seq_length, document.truncate_dim):
+        raise SystemExit(f"{folder}: vectors of max_seq_length/truncate_dim {report['max_seq_length']}/"
+                         f"{report['truncate_dim']}, the benchmark uses {document.max_seq_length}/"
+                         f"{document.truncate_dim}")
+    groups = json.loads(gzip.decompress((folder / "texts.json.gz").read_bytes()))["groups"]
+    by_route: dict[str, dict[str, np.ndarray]] = {"query": {}, "document": {}}
+    for name, group in groups.items():
+        vectors = np.load(folder / f"{name}.npy")
+        by_route[group["route"]].update(zip(group["texts"], vectors))
+
+    def add(cache: EncodingCache, texts: list[str], route: str) -> None:
+        todo = [text for text in dict.fromkeys(texts) if text not in cache]
+        if todo:
+            cache.add(todo, np.stack([by_route[route][text] for text in todo]))
+
+    for route, vectors in by_route.items():
+        key = {"model": route_fingerprint(document, route), "route": route, "prompt": None, "prompt_name": None,
+               "normalize_embeddings": True, "truncate_dim": None}
+        add(EncodingCache(cache_dir, key), list(vectors), route)
+    encoder = CachedSentenceTransformerEncoder(document, cache_dir=cache_dir)
+    for data in tasks.values():
+        metadata = beir_retrieval_task(data).metadata
+        add(encoder.cache_for(metadata, PromptType.document), list(data.corpus.values()), "document")
+        add(encoder.cache_for(metadata, PromptType.query), list(data.queries.values()), "query")
+    logger.info("imported %d query and %d document vectors computed on %s", len(by_route["query"]),
+                len(by_route["document"]), report.get("device"))
+
+
+def prepare(args: argparse.Namespace, tasks: dict, cache_dir: Path):
+    """Build the alignment corpus, encode with the frozen document tower everything the rows need (or import what
+    a GPU machine encoded), and return the document tower."""
+    from mar_alignment_corpus import build_alignment_corpus
+    from sentence_transformers import SentenceTransformer
+
+    from sbert_med.data.pairs import load_training_pairs
+
+    work = args.work_dir
+    alignment = build_alignment_corpus(args.data_dir, args.medline_dir, list(tasks.values()),
+                                       size=args.alignment_size, seed=args.seed, path=work / "alignment.jsonl")
+    query_width = SentenceTransformer(resolve_model(args.query_model), device="cpu").get_embedding_dimension()
+    document = document_tower(args, query_width)
+    if args.device_vectors is not None:
+        import_device_vectors(args.device_vectors, document, tasks, cache_dir)
+    start = time.perf_counter()
+    encode_cached(document, [row["text"] for row in alignment], cache_dir=cache_dir, route="query",
+                  batch_size=args.batch_size)
+    logger.info("alignment targets: %.0f s", time.perf_counter() - start)
+    pairs = load_training_pairs(str(args.data_dir / "medquad" / "train_pairs.tsv"), max_examples=args.stage2_pairs,
+                                seed=args.seed)
+    start = time.perf_counter()
+    encode_cached(document, list(dict.fromkeys(pairs["positive"])), cache_dir=cache_dir, route="document",
+                  batch_size=16)
+    logger.info("Stage II documents: %.0f s", time.perf_counter() - start)
+    return document
+
+
+def mar_config(args: argparse.Namespace, name: str, cache_dir: Path, **overrides):
+    """The benchmark's MAR config (frozen EmbeddingGemma document tower, ``examples/mar/frozen_cpu.yaml`` at the
+    benchmark's scale): one run folder per row under ``--work-dir/runs``, one shared encoding cache."""
+    from sbert_med.recipes.mar import MARConfig
+
+    settings = dict(
+        output_dir=str(args.work_dir / "runs" / name),
+        query_model=resolve_model(args.query_model),
+        query_pooling="mean",
+        document_model=resolve_model(args.document_model),
+        document_kind="sentence_transformers",
+        bridge="truncate",
+        query_max_length=args.query_max_length,
+        document_max_length=args.document_max_length,
+        train_data=str(args.data_dir / "medquad" / "train_pairs.tsv"),
+        max_train_examples=args.stage2_pairs,
+        alignment_data=str(args.work_dir / "alignment.jsonl"),
+        alignment_max_texts=args.alignment_size,
+        stage1_target_route="query",
+        run_init=False,
+        num_hard_negatives=1,
+        mine_range_min=5,
+        stage1_batch_size=args.batch_size,
+        stage1_epochs=args.stage1_epochs,
+        stage1_learning_rate=2e-4,
+        stage1_temperature=0.1,
+        stage2_batch_size=32,
+        stage2_epochs=1,
+        stage2_learning_rate=2e-5,
+        stage2_temperature=0.02,
+        encode_batch_size=16,
+        cache_dir=str(cache_dir),
+        save_steps=200,
+        logging_steps=20,
+        use_cpu=True,
+        resume=True,
+        show_progress_bar=False,
+        seed=args.seed,
+    )
+    settings.update(overrides)
+    return MARConfig(**settings)
+
+
+def train(config) -> Path:
+    from sbert_med.recipes.mar import train_mar
+
+    start = time.perf_counter()
+    model_dir = Path(train_mar(config))
+    logger.info("%s trained in %.0f s", config.output_dir, time.perf_counter() - start)
+    return model_dir
+
+
+def load(path: Path):
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(path), device="cpu")
+
+
+def stage1_step_seconds(args: argparse.Namespace, cache_dir: Path, steps: int) -> dict[str, float]:
+    """Seconds per Stage I step (same batch, same texts) with cached targets and with the live frozen tower."""
+    result = {}
+    for targets in ("cached", "live"):
+        config = mar_config(args, f"step_time_{targets}", cache_dir, run_stage2=False, stage1_targets=targets,
+                            stage1_max_steps=steps, alignment_max_texts=steps * args.batch_size)
+        model_dir = train(config)
+        info = json.loads((model_dir.parent / "stages" / "stage1" / "STAGE_DONE").read_text())
+        result[targets] = info["train_runtime_s"] / info["global_step"]
+    return result
+
+
+def table(rows: dict[str, dict]) -> str:
+    document = rows["document tower alone"]
+    minilm = rows["MiniLM alone"]
+    lines = ["| row | MedQuAD test_mini | NFCorpus test | mean nDCG@10 | % of document tower | queries/s (batch 32) "
+             "| p50 ms (batch 1) | query time vs MiniLM |", "|---|---|---|---|---|---|---|---|"]
+    for name, row in rows.items():
+        lines.append(f"| {name} | {row['medquad']:.4f} | {row['nfcorpus']:.4f} | {row['mean']:.4f} | "
+                     f"{100 * row['mean'] / document['mean']:.1f}% | {row['query_per_s']:.1f} | "
+                     f"{row['query_p50_ms']:.1f} | {minilm['query_per_s'] / row['query_per_s']:.2f}x |")
+    return "\n".join(lines)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="/tmp/bench_mar")
-    parser.add_argument("--query-model", default="minilm")
-    parser.add_argument("--document-model", default="smollm2-135m")
-    parser.add_argument("--train-examples", type=int, default=256)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--test-queries", type=int, default=300, help="0: all 300 test_mini queries")
-    parser.add_argument("--test-corpus", type=int, default=1000, help="0: all 3,000 corpus_mini documents")
-    parser.add_argument("--query-max-length", type=int, default=64)
-    parser.add_argument("--document-max-length", type=int, default=64)
-    parser.add_argument("--init-steps", type=int, default=60, help="optimizer steps of each tower's initialisation")
-    parser.add_argument("--stage1-steps", type=int, default=100)
-    parser.add_argument("--stage2-steps", type=int, default=20)
-    parser.add_argument("--query-lr", type=float, default=5e-5, help="query tower in the initialisation")
-    parser.add_argument("--document-lr", type=float, default=1e-3, help="document LoRA in the initialisation")
-    parser.add_argument("--stage1-lr", type=float, default=1e-3)
-    parser.add_argument("--stage2-lr", type=float, default=1e-4, help="both towers (the paper's one rate)")
-    args = parser.parse_args()
-    args.query_model, args.document_model = resolve_model(args.query_model), resolve_model(args.document_model)
+    args = parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from sentence_transformers import SentenceTransformer
+    torch.manual_seed(args.seed)
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    cache_dir = args.work_dir / "cache"
+    tasks = {
+        "medquad": load_beir(args.data_dir / "medquad", "test_mini", corpus_file="corpus_mini.jsonl"),
+        "nfcorpus": load_beir(args.data_dir / "nfcorpus", "test"),
+    }
+    started = time.perf_counter()
+    rows_path = args.work_dir / "rows.json"
+    rows = json.loads(rows_path.read_text()) if rows_path.exists() else {}
 
-    out = Path(args.out)
-    test = load_beir(
-        SHARED_DATA / "medquad",
-        "test_mini",
-        corpus_file="corpus_mini.jsonl",
-        max_queries=args.test_queries,
-        max_corpus=args.test_corpus,
-    )
-    evaluator = ir_evaluator(test, name="test", batch_size=args.batch_size)
-    common = dict(
-        train_data=str(SHARED_DATA / "medquad" / "train_pairs.tsv"),
-        max_train_examples=args.train_examples,
-        query_pooling="mean",
-        bridge="project",
-        query_max_length=args.query_max_length,
-        document_max_length=args.document_max_length,
-        padding_side="left",
-        batch_size=args.batch_size,
-        stage1_batch_size=2 * args.batch_size,
-        stage2_batch_size=args.batch_size,
-        num_hard_negatives=1,
-        mine_range_min=5,
-        lora_r=32,
-        lora_alpha=64,
-        use_cpu=True,
-        save_steps=20,
-        resume=True,
-        show_progress_bar=False,
-        init_max_steps=args.init_steps,
-        stage1_max_steps=args.stage1_steps,
-        stage2_max_steps=args.stage2_steps,
-        init_learning_rate=args.query_lr,
-        init_document_learning_rate=args.document_lr,
-        stage1_learning_rate=args.stage1_lr,
-        stage2_learning_rate=args.stage2_lr,
-    )
-    timings = {}
-    start = time.perf_counter()
-    full = MARConfig(
-        output_dir=str(out / "full"), query_model=args.query_model, document_model=args.document_model, **common
-    )
-    train_mar(full)
-    timings["full_s"] = time.perf_counter() - start
-    init_query, init_document = full.stage_dir("init_query"), full.stage_dir("init_document")
-    start = time.perf_counter()
-    no_stage1 = MARConfig(
-        output_dir=str(out / "no_stage1"),
-        query_model=str(init_query),
-        document_model=str(init_document),
-        run_init=False,
-        run_stage1=False,
-        **{**common, "query_pooling": None},
-    )
-    train_mar(no_stage1)
-    timings["no_stage1_s"] = time.perf_counter() - start
+    def row(name: str, make_model) -> None:
+        if name not in rows:
+            rows[name] = evaluate_row(make_model(), tasks, cache_dir, batch_size=32)
+            rows_path.write_text(json.dumps(rows, indent=2))
 
-    # (label, model path, document cache key): same key = same document tower = one encoding
-    variants = [
-        ("all-MiniLM-L6-v2, untrained (reference)", args.query_model, "minilm_base"),
-        ("query tower alone (MiniLM after init)", str(init_query), "init_query"),
-        ("document tower alone (SmolLM2-135M after init)", str(init_document), "init_document"),
-        ("MAR: init + Stage I + Stage II", str(full.stage_dir("stage2")), "full_stage2"),
-        ("ablation: no Stage II (init + Stage I)", str(full.stage_dir("stage1")), "init_document"),
-        ("ablation: no Stage I (init + Stage II)", str(no_stage1.stage_dir("stage2")), "no_stage1_stage2"),
-    ]
-    results = {}
-    for label, path, doc_key in variants:
-        model = SentenceTransformer(path, device="cpu")
-        if doc_key == "minilm_base":
-            model.max_seq_length = args.document_max_length
-        start = time.perf_counter()
-        corpus_emb = encode_cached(
-            model, evaluator.corpus, cache_dir=out / "cache" / doc_key, route="document", batch_size=args.batch_size
-        )
-        metrics = short_metrics(evaluator(model, corpus_embeddings=torch.from_numpy(corpus_emb)), "test")
-        results[label] = {**metrics, "eval_s": time.perf_counter() - start, "document_cache": doc_key}
-        logging.info("%s: nDCG@10 %.4f", label, metrics["ndcg@10"])
-    reference = results[variants[3][0]]["ndcg@10"]
-    rows = ["| model | nDCG@10 | MRR@10 | Recall@100 | nDCG@10 / MAR full |", "|---|---|---|---|---|"]
-    for label, _, _ in variants:
-        r = results[label]
-        rows.append(
-            f"| {label} | {r['ndcg@10']:.4f} | {r['mrr@10']:.4f} | {r['recall@100']:.4f} | "
-            f"{r['ndcg@10'] / reference:.3f} |"
-        )
-    table = "\n".join(rows)
-    sizes = {"test_queries": len(test.queries), "test_corpus": len(test.corpus)}
-    (out / "results.json").write_text(
-        json.dumps({"results": results, "timings": timings, "sizes": sizes, "args": vars(args)}, indent=2)
-    )
-    (out / "results.md").write_text(table + "\n")
-    print(table)
-    print(json.dumps({"sizes": sizes, "timings": timings}, indent=2))
+    row("document tower alone", lambda: prepare(args, tasks, cache_dir))
+    if args.phase == "prepare":
+        logger.info("prepared in %.0f s", time.perf_counter() - started)
+        return
+
+    def minilm():
+        model = load(resolve_model(args.query_model))
+        model.max_seq_length = args.document_max_length  # documents cut as for every row
+        return model
+
+    row("MiniLM alone", minilm)
+    full = train(mar_config(args, "full", cache_dir))
+    row("MAR after Stage I", lambda: load(full.parent / "stages" / "stage1"))
+    row("MAR after Stage I + II", lambda: load(full))
+    no_stage1 = train(mar_config(args, "no_stage1", cache_dir, run_stage1=False))
+    row("MAR without Stage I (Stage II only)", lambda: load(no_stage1))
+    curve = {}
+    for size in args.curve:
+        model_dir = train(mar_config(args, f"stage1_{size}", cache_dir, run_stage2=False, alignment_max_texts=size))
+        row(f"MAR after Stage I on {size} texts", lambda model_dir=model_dir: load(model_dir))
+        curve[size] = rows[f"MAR after Stage I on {size} texts"]["mean"]
+    curve[args.alignment_size] = rows["MAR after Stage I"]["mean"]
+    step_seconds = stage1_step_seconds(args, cache_dir, steps=args.step_time_steps)
+
+    document, minilm_mean = rows["document tower alone"]["mean"], rows["MiniLM alone"]["mean"]
+    result = {
+        "rows": {name: {key: row[key] for key in ("medquad", "nfcorpus", "mean", "query_per_s", "query_p50_ms")}
+                 for name, row in rows.items()},
+        "stage1_step_s": step_seconds,
+        "alignment_curve": {str(size): curve[size] for size in sorted(curve)},
+        "goal": {"half_gap_mean": minilm_mean + (document - minilm_mean) / 2, "paper_98pct_mean": 0.98 * document},
+        "settings": {"document_max_length": args.document_max_length, "query_max_length": args.query_max_length,
+                     "truncate_dim": 384, "alignment_size": args.alignment_size, "stage2_pairs": args.stage2_pairs,
+                     "stage1_epochs": args.stage1_epochs, "stage1_batch_size": args.batch_size},
+        "device_encoding": json.loads((args.device_vectors / "report.json").read_text())
+        if args.device_vectors else None,
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores (shared), "
+                   f"torch threads {torch.get_num_threads()}",
+        "command": "python bench/bench_mar.py " + " ".join(sys.argv[1:]),
+        "wall_seconds_this_call": time.perf_counter() - started,
+    }
+    out = HERE / "results" / "mar.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(table(rows))
+    print(json.dumps({key: result[key] for key in ("stage1_step_s", "alignment_curve", "goal")}, indent=2))
 
 
 if __name__ == "__main__":
+    logger.info("machine: %s, %d CPU cores", platform.machine(), os.cpu_count())
     main()

@@ -4,7 +4,13 @@ longer than a model's window (chunk-and-pool or counted truncation)."""
 from __future__ import annotations
 
 from sbert_med.encoding.cache import EncodingCache, encode_cached, text_key
-from sbert_med.encoding.fingerprint import files_fingerprint, model_fingerprint, settings_fingerprint
+from sbert_med.encoding.fingerprint import (
+    files_fingerprint,
+    model_fingerprint,
+    route_fingerprint,
+    route_prompt,
+    settings_fingerprint,
+)
 from sbert_med.encoding.long_documents import LongDocumentReport, encode_long_documents, split_into_chunks
 
 __all__ = [
@@ -14,6 +20,8 @@ __all__ = [
     "encode_long_documents",
     "files_fingerprint",
     "model_fingerprint",
+    "route_fingerprint",
+    "route_prompt",
     "settings_fingerprint",
     "split_into_chunks",
     "text_key",

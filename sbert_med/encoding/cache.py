@@ -24,7 +24,7 @@ from typing import Any, Literal
 import numpy as np
 from tqdm.auto import tqdm
 
-from sbert_med.encoding.fingerprint import model_fingerprint, settings_fingerprint
+from sbert_med.encoding.fingerprint import route_fingerprint, settings_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -177,8 +177,9 @@ def encode_cached(
     fingerprint: str | None = None,
 ) -> np.ndarray:
     """Embeddings of ``texts`` through ``model.encode_query`` or ``model.encode_document`` (so an asymmetric model
-    uses the right tower and prompt), cached in ``cache_dir`` under the model's fingerprint, the route, the prompt
-    and the settings; ``cache_dir=None`` just encodes.
+    uses the right tower and prompt), cached in ``cache_dir`` under the fingerprint of the route that encodes them
+    (:func:`~sbert_med.encoding.route_fingerprint`: a frozen document tower keeps its cached vectors inside any
+    asymmetric model), the route, the prompt and the settings; ``cache_dir=None`` just encodes.
 
     Args:
         model: A ``SentenceTransformer``.
@@ -192,7 +193,8 @@ def encode_cached(
         batch_size: Encoding batch size.
         chunk_size: Texts stored per shard.
         show_progress_bar: Show a progress bar over the texts to encode.
-        fingerprint: The model's fingerprint if already computed (:func:`model_fingerprint`).
+        fingerprint: A fingerprint of the model if already computed (:func:`model_fingerprint`); ``None`` uses
+            :func:`~sbert_med.encoding.route_fingerprint` of ``route``.
     """
     if route not in ROUTES:
         raise ValueError(f"route must be one of {list(ROUTES)}, got {route!r}")
@@ -208,7 +210,7 @@ def encode_cached(
     if cache_dir is None:
         return encode_fn(list(texts)) if len(texts) else np.zeros((0, 0), dtype=np.float32)
     key = {
-        "model": fingerprint or model_fingerprint(model),
+        "model": fingerprint or route_fingerprint(model, route),
         "route": route,
         "prompt": prompt,
         "prompt_name": prompt_name,

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["files_fingerprint", "model_fingerprint", "settings_fingerprint"]
+__all__ = ["files_fingerprint", "model_fingerprint", "route_fingerprint", "route_prompt", "settings_fingerprint"]
 
 _CHUNK = 1 << 20
 
@@ -48,15 +48,26 @@ def files_fingerprint(paths: str | os.PathLike | Iterable[str | os.PathLike]) ->
     return digest.hexdigest()[:16]
 
 
+#: The prompt names ``encode_query`` / ``encode_document`` look for, in sentence-transformers' order.
+ROUTE_PROMPT_NAMES = {"query": ("query",), "document": ("document", "passage", "corpus")}
+
+
+def _module_config(module) -> tuple:
+    get_config = getattr(module, "get_config_dict", None)
+    config = get_config() if callable(get_config) else None
+    # max_seq_length is not in every version's config dict, and it changes what a long text embeds to
+    return (type(module).__name__, config, getattr(module, "max_seq_length", None))
+
+
 def _module_configs(model) -> list[Any]:
     """Type and ``get_config_dict()`` of every sentence-transformers module, routes included (a Router's
     sub-modules are ``torch`` children of it, so ``named_modules`` reaches them)."""
     configs = []
     for name, module in model.named_modules():
-        get_config = getattr(module, "get_config_dict", None)
-        if callable(get_config) and type(module).__module__.startswith(("sentence_transformers", "sbert_med")):
-            # max_seq_length is not in every version's config dict, and it changes what a long text embeds to
-            configs.append((name, type(module).__name__, get_config(), getattr(module, "max_seq_length", None)))
+        if callable(getattr(module, "get_config_dict", None)) and type(module).__module__.startswith(
+            ("sentence_transformers", "sbert_med")
+        ):
+            configs.append((name, *_module_config(module)))
     return configs
 
 
@@ -64,20 +75,36 @@ def _tokenizers(model) -> list[str]:
     """The full definition of every tokenizer of the model (vocabulary, added tokens, post-processor: EOS)."""
     out = []
     for name, module in model.named_modules():
-        tokenizer = getattr(module, "tokenizer", None)
-        if tokenizer is None or not hasattr(tokenizer, "__call__"):
-            continue
-        backend = getattr(tokenizer, "backend_tokenizer", None)
-        if backend is not None:
-            # truncation/padding are per-call runtime state (set by the first encode), not the tokenizer's definition
-            definition = json.loads(backend.to_str())
-            definition.pop("truncation", None)
-            definition.pop("padding", None)
-            out.append(f"{name}:{json.dumps(definition, sort_keys=True)}")
-        else:  # slow tokenizer: its vocabulary and special tokens
-            out.append(f"{name}:{json.dumps(tokenizer.get_vocab(), sort_keys=True)}:{tokenizer.all_special_tokens}")
-        out.append(f"{name}:padding_side={getattr(tokenizer, 'padding_side', None)}")
+        out.extend(_tokenizer_definition(name, module))
     return out
+
+
+def _tokenizer_definition(name: str, module) -> list[str]:
+    """The definition of ``module``'s tokenizer, if it has one (empty list otherwise)."""
+    tokenizer = getattr(module, "tokenizer", None)
+    if tokenizer is None or not hasattr(tokenizer, "__call__"):
+        return []
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        # truncation/padding are per-call runtime state (set by the first encode), not the tokenizer's definition
+        definition = json.loads(backend.to_str())
+        definition.pop("truncation", None)
+        definition.pop("padding", None)
+        out = [f"{name}:{json.dumps(definition, sort_keys=True)}"]
+    else:  # slow tokenizer: its vocabulary and special tokens
+        out = [f"{name}:{json.dumps(tokenizer.get_vocab(), sort_keys=True)}:{tokenizer.all_special_tokens}"]
+    out.append(f"{name}:padding_side={getattr(tokenizer, 'padding_side', None)}")
+    return out
+
+
+def _hash_tensors(digest, state: dict) -> None:
+    import torch
+
+    with torch.no_grad():
+        for name, tensor in sorted(state.items()):
+            digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
+            data = tensor.detach().to("cpu").contiguous().reshape(-1)
+            digest.update(data.view(torch.uint8).numpy().tobytes() if data.numel() else b"")
 
 
 def model_fingerprint(model) -> str:
@@ -88,8 +115,6 @@ def model_fingerprint(model) -> str:
     Hashing reads every parameter once (about a second per 300M float32 parameters on a CPU); compute it once per
     evaluation or cache, not per batch.
     """
-    import torch
-
     digest = hashlib.sha256()
     meta = {
         "modules": _module_configs(model),
@@ -101,9 +126,60 @@ def model_fingerprint(model) -> str:
     digest.update(json.dumps(meta, sort_keys=True, default=str).encode("utf-8"))
     for text in _tokenizers(model):
         digest.update(text.encode("utf-8"))
-    with torch.no_grad():
-        for name, tensor in sorted(model.state_dict().items()):
-            digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
-            data = tensor.detach().to("cpu").contiguous().reshape(-1)
-            digest.update(data.view(torch.uint8).numpy().tobytes() if data.numel() else b"")
+    _hash_tensors(digest, model.state_dict())
+    return digest.hexdigest()[:16]
+
+
+def route_modules(model, route: str) -> list:
+    """The modules a text passes through on ``route`` (``"query"`` or ``"document"``), in order: a Router's route
+    followed by the modules after the Router (e.g. ``Normalize``); all modules of a model without a Router."""
+    from sentence_transformers.base.modules import Router
+
+    if route not in ROUTE_PROMPT_NAMES:
+        raise ValueError(f"route must be one of {sorted(ROUTE_PROMPT_NAMES)}, got {route!r}")
+    modules = []
+    for module in model:
+        if isinstance(module, Router):
+            name = route if route in module.sub_modules else module.default_route
+            if name is None or name not in module.sub_modules:
+                raise ValueError(f"the model's Router has no {route!r} route and no default route")
+            modules.extend(module.sub_modules[name])
+        else:
+            modules.append(module)
+    return modules
+
+
+def route_prompt(model, route: str) -> str | None:
+    """The prompt ``encode_query`` / ``encode_document`` prepend by default on ``route`` (``None``: none)."""
+    prompts = getattr(model, "prompts", None) or {}
+    for name in ROUTE_PROMPT_NAMES[route]:
+        if name in prompts:
+            return prompts[name]
+    default = getattr(model, "default_prompt_name", None)
+    return prompts.get(default) if default else None
+
+
+def route_fingerprint(model, route: str) -> str:
+    """SHA-256 (hex, 16 characters) of what shapes ``route``'s outputs alone: the modules a text passes through
+    on that route (types, configs, tokenizers, weights), the route's default prompt, ``truncate_dim`` and the
+    similarity function.
+
+    A model used as one tower of an asymmetric model keeps its fingerprint: a frozen document model on its own
+    and the same model as the ``document`` route of a Router (followed by the same ``Normalize``) fingerprint
+    alike, so vectors cached for one are reused for the other, while a retrained query tower leaves the document
+    route's fingerprint, and its cached vectors, untouched.
+    """
+    modules = route_modules(model, route)
+    digest = hashlib.sha256()
+    meta = {
+        "modules": [_module_config(module) for module in modules],
+        "prompt": route_prompt(model, route),
+        "truncate_dim": getattr(model, "truncate_dim", None),
+        "similarity_fn_name": getattr(model, "similarity_fn_name", None),
+    }
+    digest.update(json.dumps(meta, sort_keys=True, default=str).encode("utf-8"))
+    for position, module in enumerate(modules):
+        for text in _tokenizer_definition(str(position), module):
+            digest.update(text.encode("utf-8"))
+        _hash_tensors(digest, {f"{position}.{name}": tensor for name, tensor in module.state_dict().items()})
     return digest.hexdigest()[:16]

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
 
-from sbert_med.encoding import EncodingCache, model_fingerprint
+from sbert_med.encoding import EncodingCache, route_fingerprint, route_prompt
 
 logger = logging.getLogger(__name__)
 
@@ -19,10 +19,12 @@ class CachedSentenceTransformerEncoder(SentenceTransformerEncoderWrapper):
     """MTEB's ``SentenceTransformerEncoderWrapper`` (prompts resolved the MTEB way, queries through ``encode_query``,
     documents through ``encode_document``) with two additions:
 
-    * ``cache_dir``: embeddings go through :class:`sbert_med.encoding.EncodingCache`, keyed by the model's
-      fingerprint (weights + configuration), the MTEB task and the prompt type, in shards of ``chunk_size`` texts:
-      a crash loses at most one shard, a Matryoshka sweep encodes each text once, and another model (even one saved
-      under the same name) never reads these vectors.
+    * ``cache_dir``: embeddings go through :class:`sbert_med.encoding.EncodingCache`, keyed by the fingerprint of
+      the route that encodes them (:func:`sbert_med.encoding.route_fingerprint`: weights + configuration of the
+      query or the document tower), the MTEB task, the prompt type and the prompt, in shards of ``chunk_size``
+      texts: a crash loses at most one shard, a Matryoshka sweep encodes each text once, another model (even one
+      saved under the same name) never reads these vectors, and asymmetric models that share a frozen document
+      tower encode a corpus once.
     * ``truncate_dim``: embeddings are cut to their first ``truncate_dim`` values (like sentence-transformers'
       ``truncate_dim``; cosine similarity re-normalises).
 
@@ -31,7 +33,8 @@ class CachedSentenceTransformerEncoder(SentenceTransformerEncoderWrapper):
         cache_dir: The cache root (shared by any number of models); ``None`` disables the cache.
         truncate_dim: Keep only the first dimensions of every embedding.
         chunk_size: Texts encoded (and stored) per shard.
-        fingerprint: The model's :func:`~sbert_med.encoding.model_fingerprint` if already computed.
+        fingerprint: A fingerprint of the model if already computed (:func:`~sbert_med.encoding.model_fingerprint`
+            or any key of its identity); ``None`` keys each route by its own route fingerprint.
     """
 
     def __init__(
@@ -45,16 +48,17 @@ class CachedSentenceTransformerEncoder(SentenceTransformerEncoderWrapper):
         self.fingerprint = fingerprint
         self._caches: dict[tuple[str, str], EncodingCache] = {}
 
-    def _cache(self, task_name: str, prompt_type: Any) -> EncodingCache:
+    def cache_for(self, task_metadata: Any, prompt_type: Any) -> EncodingCache:
+        """The cache of one MTEB task and prompt type (query or document) of this model."""
         route = getattr(prompt_type, "value", None) or "none"
-        if (task_name, route) not in self._caches:
-            if self.fingerprint is None:
-                self.fingerprint = model_fingerprint(self.model)
-            # the prompt MTEB resolves depends on the task and the prompt type, and the model's prompts are part
-            # of its fingerprint: together they name what produced the vectors
-            key = {"model": self.fingerprint, "mteb_task": task_name, "prompt_type": route}
-            self._caches[(task_name, route)] = EncodingCache(self.cache_dir, key)
-        return self._caches[(task_name, route)]
+        if (task_metadata.name, route) not in self._caches:
+            name = self.get_prompt_name(task_metadata, prompt_type) if self.model_prompts else None
+            side = "query" if route == "query" else "document"
+            prompt = self.model_prompts.get(name) if name else route_prompt(self.model, side)
+            model = self.fingerprint or route_fingerprint(self.model, side)
+            key = {"model": model, "mteb_task": task_metadata.name, "prompt_type": route, "prompt": prompt}
+            self._caches[(task_metadata.name, route)] = EncodingCache(self.cache_dir, key)
+        return self._caches[(task_metadata.name, route)]
 
     def encode(self, inputs, *, task_metadata, hf_split, hf_subset, prompt_type=None, **kwargs) -> np.ndarray:
         """Encode like MTEB's wrapper, reusing cached embeddings and storing new ones shard by shard."""
@@ -75,7 +79,7 @@ class CachedSentenceTransformerEncoder(SentenceTransformerEncoderWrapper):
                                   dtype=np.float32)
 
             texts = list(inputs.dataset["text"])  # already prepared by MTEB (title + text for documents)
-            cache = self._cache(task_metadata.name, prompt_type)
+            cache = self.cache_for(task_metadata, prompt_type)
             embeddings = cache.encode(texts, encode_fn, chunk_size=self.chunk_size, show_progress_bar=False)
         if self.truncate_dim is not None:
             embeddings = embeddings[:, : self.truncate_dim]

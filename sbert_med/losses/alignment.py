@@ -38,7 +38,13 @@ class AlignmentLoss(nn.Module):
 
         The frozen target, embedded under ``torch.no_grad`` and in eval mode, comes from the first of:
 
-        1. a ``label`` column of precomputed document vectors (then give one text column, routed to the query);
+        1. a ``label`` column of precomputed document vectors (then give one text column, routed to the query):
+           shape ``(B, D)``, one target per text (MAR Stage I from a target cache), or ``(B, K, D)``, K candidate
+           documents per query with the positive at ``k = 0`` and hard negatives after it (MAR Stage II with a
+           frozen document tower): the contrastive term then ranks each query's positive among all ``B * K``
+           candidates of the batch (in-batch and hard negatives, Asym-InfoNCE), candidates equal to the query's
+           own positive (the same document in another row) are masked out, and the MSE term pulls the query onto
+           its positive;
         2. ``teacher``, a separate frozen model (it must share the document tower's tokenizer);
         3. the model's own document route with its LoRA adapters disabled, when the tower carries LoRA;
         4. the model's own document route as it is (exact while that tower does not train).
@@ -73,6 +79,9 @@ class AlignmentLoss(nn.Module):
             | (query_text, document_text) pairs | none                      |
             +-----------------------------------+---------------------------+
             | (text,)                           | document vector, shape D  |
+            +-----------------------------------+---------------------------+
+            | (query_text,)                     | K document vectors,       |
+            |                                   | shape (K, D), positive 1st|
             +-----------------------------------+---------------------------+
 
         Recommendations:
@@ -152,13 +161,15 @@ class AlignmentLoss(nn.Module):
             container.train(was_training)
 
     def _targets(self, features: list[dict[str, Tensor]], labels: Tensor | None) -> Tensor:
-        if isinstance(labels, Tensor) and labels.is_floating_point() and labels.ndim == 2:
+        if isinstance(labels, Tensor) and labels.is_floating_point() and labels.ndim in (2, 3):
             if len(features) != 1:
                 raise ValueError(
                     "with a 'label' column of target vectors, AlignmentLoss takes one text column, "
                     f"got {len(features)}"
                 )
             return labels
+        if isinstance(labels, Tensor) and labels.is_floating_point():
+            raise ValueError(f"'label' target vectors must have shape (B, D) or (B, K, D), got {tuple(labels.shape)}")
         if len(features) != 2:
             raise ValueError(
                 "AlignmentLoss needs (query_text, document_text) columns or one text column plus a 'label' column of "
@@ -176,17 +187,27 @@ class AlignmentLoss(nn.Module):
         features = list(sentence_features)
         queries = self.model(features[0])["sentence_embedding"]
         targets = self._targets(features, labels).detach().to(queries.dtype)
-        queries, targets = common_width([queries, targets], getattr(self.model, "truncate_dim", None))
-        if queries.shape[-1] != targets.shape[-1]:
-            raise ValueError(f"query width {queries.shape[-1]} != target width {targets.shape[-1]}")
+        candidates = targets.shape[1] if targets.ndim == 3 else 1
+        if targets.ndim == 3 and targets.shape[0] != queries.shape[0]:
+            raise ValueError(f"{queries.shape[0]} queries but {targets.shape[0]} rows of target vectors")
+        flat = targets.reshape(-1, targets.shape[-1])  # (B * K, D): row i's positive at i * K
+        queries, flat = common_width([queries, flat], getattr(self.model, "truncate_dim", None))
+        if queries.shape[-1] != flat.shape[-1]:
+            raise ValueError(f"query width {queries.shape[-1]} != target width {flat.shape[-1]}")
         dims = self.matryoshka_dims or [queries.shape[-1]]
         contrastive = mse = queries.new_zeros(())
-        arange = torch.arange(queries.shape[0], device=queries.device)
+        positives = torch.arange(queries.shape[0], device=queries.device) * candidates
         for dim in dims:
             q = F.normalize(queries[:, :dim], p=2, dim=-1)
-            t = F.normalize(targets[:, :dim], p=2, dim=-1)
-            contrastive = contrastive + F.cross_entropy(q @ t.T / self.temperature, arange)
-            mse = mse + (q - t).pow(2).sum(dim=-1).mean()
+            t = F.normalize(flat[:, :dim], p=2, dim=-1)
+            scores = q @ t.T / self.temperature
+            if candidates > 1:
+                # another row's copy of a query's own positive is not a negative of that query
+                same = (t[positives] @ t.T) > 1 - 1e-6
+                same[torch.arange(len(positives), device=same.device), positives] = False
+                scores = scores.masked_fill(same, float("-inf"))
+            contrastive = contrastive + F.cross_entropy(scores, positives)
+            mse = mse + (q - t[positives]).pow(2).sum(dim=-1).mean()
         components = {
             "alignment_contrastive": self.lambda_contrastive * contrastive / len(dims),
             "alignment_mse": self.lambda_mse * mse / len(dims),

@@ -304,6 +304,7 @@ class RunFolder:
             "global_step": trainer.state.global_step,
             "max_steps": trainer.state.max_steps,
             "train_loss": output.training_loss,
+            "train_runtime_s": output.metrics.get("train_runtime"),
         }
         self.write_json(info_name or (f"train_info_{stage}.json" if stage else "train_info.json"), info)
         return info

@@ -9,7 +9,13 @@ import pytest
 import torch
 from sentence_transformers import SentenceTransformer
 
-from sbert_med.encoding import EncodingCache, encode_cached, files_fingerprint, model_fingerprint
+from sbert_med.encoding import (
+    EncodingCache,
+    encode_cached,
+    files_fingerprint,
+    model_fingerprint,
+    route_fingerprint,
+)
 
 TEXTS = [f"patient {i} presents with chest pain and dyspnoea, troponin {i * 3} ng/L" for i in range(23)]
 
@@ -82,6 +88,43 @@ def test_model_fingerprint_follows_weights_and_settings(tiny):
     with torch.no_grad():
         list(other.parameters())[-1][0] += 1e-3
     assert model_fingerprint(other) != base
+
+
+def test_a_frozen_tower_keeps_its_route_fingerprint_and_cached_vectors_inside_an_asymmetric_model(
+    tiny, tiny_encoder_path, tmp_path
+):
+    from sentence_transformers.base.modules import Normalize, Router
+    from sentence_transformers.sentence_transformer.modules import Pooling
+
+    from sbert_med.modules import encoder_tower
+
+    alone = SentenceTransformer(modules=[*copy.deepcopy(list(tiny)), Normalize()], device="cpu")
+    alone.prompts = {"query": "query: ", "document": "passage: "}
+    query_tower = encoder_tower(tiny_encoder_path, pooling="mean")
+    router = Router.for_query_document(query_modules=query_tower, document_modules=copy.deepcopy(list(tiny)))
+    asymmetric = SentenceTransformer(modules=[router, Normalize()], prompts={"document": "passage: "}, device="cpu")
+    assert route_fingerprint(asymmetric, "document") == route_fingerprint(alone, "document")
+    assert route_fingerprint(asymmetric, "query") != route_fingerprint(alone, "query")  # no "query: " prompt
+
+    first = encode_cached(alone, TEXTS[:5], cache_dir=tmp_path, show_progress_bar=False)
+    calls: list[int] = []
+    original = asymmetric.encode_document
+    asymmetric.encode_document = lambda *args, **kwargs: calls.append(1) or original(*args, **kwargs)
+    reused = encode_cached(asymmetric, TEXTS[:5], cache_dir=tmp_path, show_progress_bar=False)
+    assert calls == [] and np.array_equal(first, reused)
+
+    # training the query tower leaves the document route's key alone; touching the document tower changes it
+    with torch.no_grad():
+        next(router.sub_modules["query"][0].parameters()).add_(1.0)
+    assert route_fingerprint(asymmetric, "document") == route_fingerprint(alone, "document")
+    with torch.no_grad():
+        next(router.sub_modules["document"][0].parameters()).add_(1e-3)
+    assert route_fingerprint(asymmetric, "document") != route_fingerprint(alone, "document")
+    different_pooling = SentenceTransformer(
+        modules=[copy.deepcopy(tiny[0]), Pooling(tiny.get_embedding_dimension(), "cls"), Normalize()], device="cpu"
+    )
+    different_pooling.prompts = alone.prompts
+    assert route_fingerprint(different_pooling, "document") != route_fingerprint(alone, "document")
 
 
 def test_files_fingerprint_sees_one_changed_score(tmp_path):

@@ -120,3 +120,53 @@ def _train(model, loss, tmp_path, steps=10):
         use_cpu=True, seed=1,
     )
     MedTrainer(model=model, args=args, train_dataset=dataset, loss=loss).train()
+
+
+# ------------------------------------------------------------------ (B, K, D) labels: Stage II on cached vectors
+def _query_features_and_candidates(tiny_model, k=3, seed=0):
+    tiny_model.eval()
+    features = [tiny_model.preprocess(TEXTS, task="query")]
+    generator = torch.Generator().manual_seed(seed)
+    candidates = torch.nn.functional.normalize(torch.randn(len(TEXTS), k, 32, generator=generator), dim=-1)
+    return features, candidates
+
+
+def test_candidate_labels_rank_each_positive_among_all_candidates(tiny_model):
+    """(B, K, D) labels: InfoNCE of each query's positive (k = 0) against all B * K candidates of the batch."""
+    features, candidates = _query_features_and_candidates(tiny_model)
+    loss = AlignmentLoss(tiny_model, temperature=0.05, lambda_mse=0.0)
+    parts = loss(features, candidates)
+    with torch.no_grad():
+        q = torch.nn.functional.normalize(tiny_model(features[0])["sentence_embedding"], dim=-1)
+    flat = candidates.reshape(-1, 32)
+    expected = torch.nn.functional.cross_entropy(q @ flat.T / 0.05, torch.arange(len(TEXTS)) * 3)
+    torch.testing.assert_close(parts["alignment_contrastive"], expected)
+    assert parts["alignment_mse"].item() == 0.0
+    # K = 1 is the (B, D) form
+    single = AlignmentLoss(tiny_model)(features, candidates[:, :1])
+    torch.testing.assert_close(single["alignment_contrastive"], AlignmentLoss(tiny_model)(features, candidates[:, 0])[
+        "alignment_contrastive"])
+    # the MSE term pulls each query onto its positive only
+    mse = AlignmentLoss(tiny_model, lambda_contrastive=0)(features, candidates)["alignment_mse"]
+    torch.testing.assert_close(mse, (q - candidates[:, 0]).pow(2).sum(-1).mean())
+
+
+def test_a_shared_positive_is_not_a_negative(tiny_model):
+    """Two rows with the same positive document: neither row's positive counts as the other's negative."""
+    features, candidates = _query_features_and_candidates(tiny_model, k=2)
+    candidates[1, 0] = candidates[0, 0]
+    loss = AlignmentLoss(tiny_model, temperature=0.05, lambda_mse=0.0)
+    value = loss(features, candidates)["alignment_contrastive"]
+    with torch.no_grad():
+        q = torch.nn.functional.normalize(tiny_model(features[0])["sentence_embedding"], dim=-1)
+    scores = q @ candidates.reshape(-1, 32).T / 0.05
+    scores[0, 2] = scores[1, 0] = float("-inf")
+    torch.testing.assert_close(value, torch.nn.functional.cross_entropy(scores, torch.arange(len(TEXTS)) * 2))
+
+
+def test_candidate_labels_errors(tiny_model):
+    features, candidates = _query_features_and_candidates(tiny_model)
+    with pytest.raises(ValueError, match=r"shape \(B, D\) or \(B, K, D\)"):
+        AlignmentLoss(tiny_model)(features, candidates[None])
+    with pytest.raises(ValueError, match="8 queries but 4 rows"):
+        AlignmentLoss(tiny_model)(features, candidates[:4])

