@@ -41,7 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     search = actions.add_parser("search", help="search an index with the query route of its model")
     search.add_argument("index_dir", metavar="DIR")
-    search.add_argument("--model", required=True, help="the model that built the index")
+    search.add_argument("--model", required=True,
+                        help="the model that built the index, or a model whose query tower was aligned to it (its "
+                             "folder holds index_alignment.json)")
     search.add_argument("--query", required=True, action="append", help="query text (repeat for several)")
     search.add_argument("--top-k", type=int, default=10)
     search.add_argument("--nprobe", type=int, default=None)
@@ -86,11 +88,13 @@ def run_build(args: argparse.Namespace) -> int:
 
 def run_search(args: argparse.Namespace) -> int:
     from sbert_med.index import MedIndex
+    from sbert_med.index.alignment import read_alignment_record
 
     index = MedIndex.load(args.index_dir)
     model = _load_model(args.model)
     results = index.search(model, args.query, top_k=args.top_k, rescore=False if args.no_rescore else None,
-                           nprobe=args.nprobe, ef_search=args.ef_search, model_name=args.model)
+                           nprobe=args.nprobe, ef_search=args.ef_search, model_name=args.model,
+                           alignment=read_alignment_record(args.model))
     if args.json:
         payload = [[hit.to_dict() for hit in hits] for hits in results]
         print(json.dumps(payload[0] if len(payload) == 1 else payload, indent=2, ensure_ascii=False))

@@ -76,6 +76,15 @@ def count_truncated(model: SentenceTransformer, texts: list[str]) -> tuple[int, 
     return len(over), max(over, default=0)
 
 
+def document_prompt(model: SentenceTransformer) -> str | None:
+    """The prompt ``encode_document`` puts before each text when none is given (sentence-transformers' choice: the
+    first of the ``document`` / ``passage`` / ``corpus`` prompts, else the default prompt)."""
+    prompts = getattr(model, "prompts", None) or {}
+    name = next((name for name in ("document", "passage", "corpus") if name in prompts), None)
+    name = name or getattr(model, "default_prompt_name", None)
+    return prompts.get(name) or None if name else None
+
+
 def _model_name(model: SentenceTransformer) -> str:
     card = getattr(model, "model_card_data", None)
     for attribute in ("model_id", "model_name", "base_model"):
@@ -211,7 +220,7 @@ def build_index(
         corpus_checksum=corpus.checksum, corpus_source=corpus.source, fingerprint=fingerprint,
         index_params={**params, "built_on_gpu": bool(use_gpu and gpu_available())}, truncate_dim=truncate_dim,
         max_seq_length=max_seq_length if isinstance(max_seq_length, int) else None, normalized=normalize,
-        sbert_med_version=__version__,
+        document_prompt=document_prompt(model), sbert_med_version=__version__,
     )
     manifest.save(output_dir)  # written last: its presence marks a finished index
     (output_dir / BUILD_MARKER).unlink(missing_ok=True)

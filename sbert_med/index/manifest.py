@@ -14,6 +14,8 @@ import numpy as np
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
+    from sbert_med.index.alignment import AlignmentRecord
+
 logger = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.json"
@@ -39,10 +41,12 @@ def model_fingerprint(model: SentenceTransformer, *, truncate_dim: int | None = 
     }
 
 
-def fingerprint_cosines(stored: dict[str, list[list[float]]], fresh: dict[str, list[list[float]]]) -> dict[str, float]:
-    """Smallest cosine per route between two fingerprints of the same width (1.0 = same model)."""
+def fingerprint_cosines(stored: dict[str, list[list[float]]], fresh: dict[str, list[list[float]]],
+                        *, routes: tuple[str, ...] = ("query", "document")) -> dict[str, float]:
+    """Smallest cosine per route between two fingerprints of the same width (1.0 = same model; -1.0 when the
+    widths differ)."""
     result = {}
-    for route in ("query", "document"):
+    for route in routes:
         a = np.asarray(stored[route], dtype=np.float64)
         b = np.asarray(fresh[route], dtype=np.float64)
         if a.shape != b.shape:
@@ -71,6 +75,8 @@ class IndexManifest:
     truncate_dim: int | None = None
     max_seq_length: int | None = None
     normalized: bool = True
+    #: The prompt ``encode_document`` put before every text (``None``: none); informative, the fingerprint checks it.
+    document_prompt: str | None = None
     sbert_med_version: str = ""
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     format_version: int = FORMAT_VERSION
@@ -102,11 +108,15 @@ class IndexManifest:
             raise ValueError(f"{path}: unknown keys {unknown}")
         return cls(**data)
 
-    def check_query_model(self, model: SentenceTransformer, *, model_name: str | None = None) -> None:
-        """Raise ``ValueError`` when ``model`` is not the model this index was built with.
+    def check_query_model(self, model: SentenceTransformer, *, model_name: str | None = None,
+                          alignment: AlignmentRecord | None = None) -> None:
+        """Raise ``ValueError`` when ``model`` is not a model this index can be searched with.
 
         Checks the width of both routes first (a clear message for the common mistake), then the identity: the
-        model's embeddings of fixed probe texts must match the ones stored at build time.
+        model's embeddings of fixed probe texts must match the ones stored at build time, on both routes. One
+        exception: a model whose query tower was aligned to this index's document model (MAR Stage I on the index's
+        vectors, :mod:`sbert_med.index.alignment`) is accepted with another query route when its document route
+        matches and ``alignment`` (its ``index_alignment.json``) names this document model and its own query tower.
         """
         shown = model_name or "the query model"
         fingerprint = model_fingerprint(model, truncate_dim=self.truncate_dim)
@@ -117,10 +127,36 @@ class IndexManifest:
                     f"{shown} gives {width}-d {route} embeddings, but this index holds {self.embedding_dim}-d "
                     f"embeddings built with {self.model_name!r}; search it with that model"
                 )
-        for route, cosine in fingerprint_cosines(self.fingerprint, fingerprint).items():
+        cosines = fingerprint_cosines(self.fingerprint, fingerprint)
+        if cosines["document"] >= FINGERPRINT_MIN_COSINE and cosines["query"] < FINGERPRINT_MIN_COSINE and alignment:
+            self._check_alignment(alignment, fingerprint, shown)
+            logger.info("%s: query tower aligned to this index's document model %r", shown, self.model_name)
+            return
+        # with a record, a foreign document route is the mismatch to name (the query route differs by design)
+        for route in ("document", "query") if alignment else ("query", "document"):
+            cosine = cosines[route]
             if cosine < FINGERPRINT_MIN_COSINE:
                 raise ValueError(
                     f"{shown} is not the model this index was built with ({self.model_name!r}): its {route} route "
                     f"embeds the probe texts differently (cosine {cosine:.4f} < {FINGERPRINT_MIN_COSINE}); "
                     "search with the model that built the index, or rebuild the index"
                 )
+
+    def _check_alignment(self, alignment: AlignmentRecord, fingerprint: dict[str, list[list[float]]],
+                         shown: str) -> None:
+        """Refuse an alignment record that names another document model, or another query tower than ``model``'s."""
+        document = fingerprint_cosines({"document": self.fingerprint["document"]},
+                                       {"document": alignment.document_fingerprint}, routes=("document",))["document"]
+        if document < FINGERPRINT_MIN_COSINE:
+            raise ValueError(
+                f"{shown} records that its query tower was aligned to {alignment.document_model_name!r}, not to "
+                f"this index's document model {self.model_name!r} (probe cosine {document:.4f} < "
+                f"{FINGERPRINT_MIN_COSINE}); align it to this index, or search the index it was aligned to"
+            )
+        query = fingerprint_cosines({"query": alignment.query_fingerprint}, fingerprint, routes=("query",))["query"]
+        if query < FINGERPRINT_MIN_COSINE:
+            raise ValueError(
+                f"{shown}'s query route is not the one its alignment record describes (probe cosine {query:.4f} < "
+                f"{FINGERPRINT_MIN_COSINE}): the record belongs to another model; record the alignment again "
+                "after training"
+            )

@@ -17,6 +17,8 @@ from sbert_med.index.manifest import IndexManifest
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
+    from sbert_med.index.alignment import AlignmentRecord
+
 logger = logging.getLogger(__name__)
 
 INDEX_FILE = "index.faiss"
@@ -123,10 +125,16 @@ class MedIndex:
         return info
 
     def encode_queries(self, model: SentenceTransformer, queries: list[str], *, batch_size: int = 32,
-                       check_model: bool = True, model_name: str | None = None) -> np.ndarray:
-        """Encode queries with the query route, after checking ``model`` against the manifest."""
+                       check_model: bool = True, model_name: str | None = None,
+                       alignment: AlignmentRecord | str | Path | None = None) -> np.ndarray:
+        """Encode queries with the query route, after checking ``model`` against the manifest (``alignment``: see
+        :meth:`search`)."""
         if check_model:
-            self.manifest.check_query_model(model, model_name=model_name)
+            if isinstance(alignment, (str, Path)):
+                from sbert_med.index.alignment import read_alignment_record
+
+                alignment = read_alignment_record(alignment)
+            self.manifest.check_query_model(model, model_name=model_name, alignment=alignment)
         return np.asarray(model.encode_query(
             queries, batch_size=batch_size, show_progress_bar=False,
             normalize_embeddings=self.manifest.normalized, truncate_dim=self.manifest.truncate_dim,
@@ -144,11 +152,13 @@ class MedIndex:
         ef_search: int | None = None,
         batch_size: int = 32,
         model_name: str | None = None,
+        alignment: AlignmentRecord | str | Path | None = None,
     ) -> list[list[SearchHit]]:
         """Search the index with ``model``'s query route.
 
         Args:
-            model: the model that built the index (checked against the manifest's width and fingerprint).
+            model: the model that built the index (checked against the manifest's width and fingerprint), or a
+                model aligned to it (see ``alignment``).
             queries: one query or a list.
             top_k: results per query.
             rescore: re-rank ``top_k * rescore_multiplier`` candidates with the float32 document embeddings;
@@ -158,6 +168,9 @@ class MedIndex:
             ef_search: HNSW search breadth (default: the manifest's).
             batch_size: query encoding batch size.
             model_name: how to call the model in error messages.
+            alignment: for a model whose query tower was aligned to this index's document model, its alignment
+                record (:class:`~sbert_med.index.alignment.AlignmentRecord`) or its model folder, which holds the
+                record as ``index_alignment.json``; lets its query route differ from the document model's.
 
         Returns:
             For each query, its hits best first.
@@ -169,7 +182,8 @@ class MedIndex:
         for number, query in enumerate(query_list, start=1):
             if not isinstance(query, str) or not query.strip():
                 raise ValueError(f"query {number} is empty ({query!r}); give a text to search for")
-        embeddings = self.encode_queries(model, query_list, batch_size=batch_size, model_name=model_name)
+        embeddings = self.encode_queries(model, query_list, batch_size=batch_size, model_name=model_name,
+                                         alignment=alignment)
         scores, positions = self.search_embeddings(embeddings, top_k=top_k, rescore=rescore,
                                                    rescore_multiplier=rescore_multiplier, nprobe=nprobe,
                                                    ef_search=ef_search)
