@@ -87,20 +87,25 @@ def main() -> None:
     }
     timings = {}
     results: dict[str, dict[str, dict[str, float]]] = {"before": {}, "after": {}}
+
+    def evaluate_splits(model, when: str, cache_name: str) -> None:
+        """``results[when]``: every split evaluated (corpus embeddings cached under ``cache/<cache_name>_<split>``)."""
+        for name, split in splits.items():
+            start = time.perf_counter()
+            results[when][name] = evaluate(
+                model,
+                split,
+                name=name,
+                cache_dir=out / "cache" / f"{cache_name}_{name}",
+                batch_size=args.batch_size,
+                max_length=args.nfcorpus_max_length if name == "nfcorpus" else 0,
+            )
+            timings[f"eval_{when}_{name}_s"] = time.perf_counter() - start
+            logging.info("%s %s: %s", when, name, results[when][name])
+
     base = SentenceTransformer(args.model, device="cpu")
     base.max_seq_length = args.passage_max_length
-    for name, split in splits.items():
-        start = time.perf_counter()
-        results["before"][name] = evaluate(
-            base,
-            split,
-            name=name,
-            cache_dir=out / "cache" / f"base_{name}",
-            batch_size=args.batch_size,
-            max_length=args.nfcorpus_max_length if name == "nfcorpus" else 0,
-        )
-        timings[f"eval_before_{name}_s"] = time.perf_counter() - start
-        logging.info("before %s: %s", name, results["before"][name])
+    evaluate_splits(base, "before", "base")
     config = MedEmbedConfig(
         model=args.model,
         output_dir=str(out / "run"),
@@ -117,17 +122,7 @@ def main() -> None:
     start = time.perf_counter()
     model_dir = train_medembed(config)
     timings["train_s"] = time.perf_counter() - start
-    trained = SentenceTransformer(model_dir, device="cpu")
-    for name, split in splits.items():
-        results["after"][name] = evaluate(
-            trained,
-            split,
-            name=name,
-            cache_dir=out / "cache" / f"trained_{name}",
-            batch_size=args.batch_size,
-            max_length=args.nfcorpus_max_length if name == "nfcorpus" else 0,
-        )
-        logging.info("after %s: %s", name, results["after"][name])
+    evaluate_splits(SentenceTransformer(model_dir, device="cpu"), "after", "trained")
     rows = [
         "| dataset (split, queries / docs) | metric | before (MiniLM) | after (MedEmbed recipe) | after/before |",
         "|---|---|---|---|---|",

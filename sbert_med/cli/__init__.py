@@ -1,7 +1,8 @@
 """The ``sbert-med`` command line: a thin layer over the library.
 
-Each sub-command lives in its own module ``sbert_med.cli.<name>_command`` exposing ``add_parser(subparsers)``
-(which registers the sub-command and sets ``func``) so the parser stays testable through :func:`build_parser`.
+Each sub-command lives in its own module ``sbert_med.cli.<name>_command`` exposing ``HELP``, ``DESCRIPTION`` and
+``add_arguments(parser)`` (which adds the sub-command's arguments and sets ``func``); :func:`build_parser` registers
+them all, so the parser stays testable.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sbert-med {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module_name in COMMANDS.values():
-        importlib.import_module(module_name).add_parser(subparsers)
+    for name, module_name in COMMANDS.items():
+        command = importlib.import_module(module_name)
+        command.add_arguments(subparsers.add_parser(name, help=command.HELP, description=command.DESCRIPTION))
     return parser
 
 

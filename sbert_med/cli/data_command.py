@@ -12,11 +12,11 @@ from pathlib import Path
 STEPS = ("generate", "paraphrase", "label", "mine", "diversify", "textbook", "scrub", "decontaminate")
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "data", help="build training data (generate, paraphrase, label, mine, diversify, textbook, scrub, ...)",
-        description="Run one data step: read --input (JSONL; textbook also .txt/.md/.pdf), write --output (JSONL).",
-    )
+HELP = "build training data (generate, paraphrase, label, mine, diversify, textbook, scrub, ...)"
+DESCRIPTION = "Run one data step: read --input (JSONL; textbook also .txt/.md/.pdf), write --output (JSONL)."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     steps = parser.add_subparsers(dest="step", required=True, metavar="STEP")
     for step in STEPS:
         sub = steps.add_parser(step, help=_HELP[step])

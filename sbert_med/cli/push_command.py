@@ -7,14 +7,15 @@ import argparse
 
 from sbert_med.hub.template_files import FAMILIES
 
+HELP = "upload a saved model to the Hugging Face Hub with a generated model card"
+DESCRIPTION = (
+    "Runs check_model (a failing model is refused), merges LoRA adapters, renders the model card and "
+    "uploads through huggingface_hub. The token comes from HF_TOKEN or `hf auth login`; it is never "
+    "printed."
+)
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "push", help="upload a saved model to the Hugging Face Hub with a generated model card",
-        description="Runs check_model (a failing model is refused), merges LoRA adapters, renders the model card and "
-                    "uploads through huggingface_hub. The token comes from HF_TOKEN or `hf auth login`; it is never "
-                    "printed.",
-    )
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model_dir", metavar="MODEL_DIR", help="folder written by save_with_card / a recipe")
     parser.add_argument("repo_id", metavar="REPO_ID", help="user-or-org/model-name")
     visibility = parser.add_mutually_exclusive_group()

@@ -16,13 +16,14 @@ logger = logging.getLogger(__name__)
 _TEXT_SUFFIXES = (".txt", ".json", ".model_card")
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "tokenizer",
-        help="medical tokenizer analysis (tokens per word, fragmentation) and extension (MedEIR)",
-        description="Analyse how tokenizers fragment the words of a medical corpus, or learn whole-word medical "
-        "tokens from a corpus and add them to a sentence-transformers model (embeddings = mean of the old pieces).",
-    )
+HELP = "medical tokenizer analysis (tokens per word, fragmentation) and extension (MedEIR)"
+DESCRIPTION = (
+    "Analyse how tokenizers fragment the words of a medical corpus, or learn whole-word medical "
+    "tokens from a corpus and add them to a sentence-transformers model (embeddings = mean of the old pieces)."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     analyze = actions.add_parser("analyze", help="tokens per word and share of fragmented words on a corpus")

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+HELP = "train a model with a recipe config (medembed, cardioembed, mar, medeir)"
+DESCRIPTION = "Run the recipe named by the config's 'recipe:' key. Examples: examples/<recipe>/{full,cpu}.yaml."
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "train",
-        help="train a model with a recipe config (medembed, cardioembed, mar, medeir)",
-        description="Run the recipe named by the config's 'recipe:' key. Examples: examples/<recipe>/{full,cpu}.yaml.",
-    )
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="YAML or JSON recipe config")
     parser.add_argument("--output", "-o", default=None, help="output folder (overrides output_dir)")
     parser.add_argument(

@@ -14,7 +14,7 @@ import random
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from sbert_med.data.jsonl import iter_numbered_jsonl, iter_text_lines, read_text
+from sbert_med.data.jsonl import iter_numbered_jsonl, iter_text_lines, read_text, string_list
 
 logger = logging.getLogger(__name__)
 
@@ -23,14 +23,6 @@ __all__ = ["load_alignment_texts"]
 csv.field_size_limit(2**31 - 1)
 
 _PAIR_KEYS = ("query", "anchor", "pos", "positive", "document")
-
-
-def _strings(value, *, path: Path, line: int, key: str) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return value
-    raise ValueError(f"{path}, line {line}: {key!r} must be a string or a list of strings, got {value!r}")
 
 
 def _jsonl_texts(path: Path) -> Iterator[str]:
@@ -45,7 +37,7 @@ def _jsonl_texts(path: Path) -> Iterator[str]:
         elif any(key in row for key in _PAIR_KEYS):
             for key in (*_PAIR_KEYS, "neg", "negative"):
                 if row.get(key) is not None:
-                    yield from _strings(row[key], path=path, line=line, key=key)
+                    yield from string_list(row[key], where=f"{path}, line {line}", key=key)
         else:
             raise ValueError(
                 f"{path}, line {line}: expected a 'text' field (or 'query' / 'pos' of a training row), got keys "

@@ -76,6 +76,16 @@ def iter_numbered_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
         yield line_number, record
 
 
+def string_list(value, *, where: str, key: str) -> list[str]:
+    """A JSON field that holds one text or a list of texts (``"pos": "..."`` or ``"pos": ["...", "..."]``), as a
+    list; anything else raises ``ValueError`` naming ``where`` (file and line) and ``key``."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    raise ValueError(f"{where}: {key!r} must be a string or a list of strings, got {value!r}")
+
+
 def read_jsonl(
     path: str | os.PathLike, *, required_columns: Iterable[str] = (), text_columns: Iterable[str] = ()
 ) -> Dataset:

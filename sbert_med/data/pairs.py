@@ -13,7 +13,7 @@ from pathlib import Path
 from datasets import Dataset
 
 from sbert_med.data.beir import load_beir
-from sbert_med.data.jsonl import iter_numbered_jsonl, read_text
+from sbert_med.data.jsonl import iter_numbered_jsonl, read_text, string_list
 
 logger = logging.getLogger(__name__)
 
@@ -49,13 +49,7 @@ def _read_beir_examples(path: Path, split: str) -> list[TrainingExample]:
 
 # --------------------------------------------------------------------------------------------- column mapping
 def _as_list(value, *, path: Path, line_no: int, key: str) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return value
-    raise ValueError(f"{path}: line {line_no}: {key!r} must be a string or a list of strings, got {value!r}")
+    return [] if value is None else string_list(value, where=f"{path}: line {line_no}", key=key)
 
 
 def _jsonl_examples(path: Path) -> list[TrainingExample]:

@@ -14,12 +14,13 @@ Recipe modules are imported lazily (they pull in torch and sentence-transformers
 
 from __future__ import annotations
 
-from sbert_med.recipes.config import ConfigError, RecipeConfig, parse_overrides
+from sbert_med.recipes.config import ConfigError, PairsRecipeConfig, RecipeConfig, parse_overrides
 from sbert_med.recipes.registry import RECIPES, get_recipe, load_recipe_config, run_recipe
 
 __all__ = [
     "RECIPES",
     "ConfigError",
+    "PairsRecipeConfig",
     "RecipeConfig",
     "get_recipe",
     "load_recipe_config",

@@ -15,7 +15,7 @@ import yaml
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ConfigError", "RecipeConfig", "parse_overrides", "recorded_config"]
+__all__ = ["ConfigError", "PairsRecipeConfig", "RecipeConfig", "parse_overrides", "recorded_config"]
 
 
 class ConfigError(ValueError):
@@ -221,6 +221,50 @@ class RecipeConfig:
             kwargs["gradient_checkpointing"] = True
         kwargs.update(overrides)
         return SentenceTransformerTrainingArguments(**kwargs)
+
+
+@dataclasses.dataclass
+class PairsRecipeConfig(RecipeConfig):
+    """Base of the recipes trained on retrieval pairs (MedEmbed, MAR): where the pairs come from and how hard
+    negatives mined for them are filtered.
+
+    Args:
+        train_data: Pairs or triplets: ``.jsonl`` (``{query, pos, neg}``), ``.tsv``/``.csv`` or a BEIR folder
+            (see :func:`~sbert_med.data.pairs.load_training_pairs`).
+        train_split: qrels split when ``train_data`` is a BEIR folder.
+        max_train_examples: If > 0, a seeded sample of this many training examples.
+        num_negatives: Explicit negatives per example to read from ``train_data`` (``neg`` / ``negative*``).
+        mine_range_min: Ranks skipped before taking mined negatives (ours).
+        mine_margin: Relative margin below the positive's score a mined negative must keep (``None``: off; the
+            miner's default 0.05, ours).
+    """
+
+    input_fields: ClassVar[tuple[str, ...]] = ("train_data",)
+    non_negative_fields: ClassVar[tuple[str, ...]] = (
+        *RecipeConfig.non_negative_fields, "max_train_examples", "num_negatives", "mine_range_min"
+    )
+
+    train_data: str = ""
+    train_split: str = "train"
+    max_train_examples: int = 0
+    num_negatives: int = 0
+    mine_range_min: int = 10
+    mine_margin: float | None = 0.05
+
+    def load_train_pairs(self):
+        """The training rows: ``anchor``, ``positive`` and the ``negative_i`` columns ``train_data`` supplies
+        (``num_negatives``), a seeded sample of ``max_train_examples`` when that is > 0."""
+        from sbert_med.data.pairs import load_training_pairs
+
+        if not self.train_data:
+            raise ConfigError("train_data is required (a .jsonl / .tsv / .csv file or a BEIR folder)")
+        return load_training_pairs(
+            self.train_data,
+            split=self.train_split,
+            num_negatives=self.num_negatives,
+            max_examples=self.max_train_examples,
+            seed=self.seed,
+        )
 
 
 def recorded_config(config: RecipeConfig, **provenance: Any) -> dict[str, Any]:

@@ -13,8 +13,8 @@ import logging
 from typing import ClassVar
 
 from sbert_med.data.beir import load_beir
-from sbert_med.data.pairs import load_training_pairs, truncate_to_tokens
-from sbert_med.recipes.config import ConfigError, RecipeConfig, recorded_config
+from sbert_med.data.pairs import truncate_to_tokens
+from sbert_med.recipes.config import ConfigError, PairsRecipeConfig, recorded_config
 from sbert_med.recipes.evaluators import ir_evaluator, last_logged_metrics, short_metrics
 from sbert_med.recipes.negatives import mine_training_negatives
 from sbert_med.training import MedTrainer, RunFolder, finalize_model, seed_everything
@@ -25,23 +25,18 @@ __all__ = ["MedEmbedConfig", "build_medembed_evaluator", "train_medembed"]
 
 
 @dataclasses.dataclass
-class MedEmbedConfig(RecipeConfig):
+class MedEmbedConfig(PairsRecipeConfig):
     """Config of the MedEmbed recipe; the defaults are the source's full-scale hyperparameters.
+
+    The training data (``train_data``, ``train_split``, ``max_train_examples``, ``num_negatives``) and the
+    mined-negative filters (``mine_range_min``, ``mine_margin``) are those of :class:`PairsRecipeConfig`.
 
     Args:
         model: Base encoder (Hub id or local path); MedEmbed used ``BAAI/bge-small-en-v1.5`` / ``-base-``.
-        train_data: Triplets or pairs: ``.jsonl`` (``{query, pos, neg}``), ``.tsv``/``.csv`` or a BEIR folder
-            (see :func:`~sbert_med.data.pairs.load_training_pairs`).
-        train_split: qrels split when ``train_data`` is a BEIR folder.
-        max_train_examples: If > 0, a seeded sample of this many training examples.
-        num_negatives: Explicit negatives per example to read from ``train_data``.
         mine_negatives: If > 0 and the data has no negatives, mine this many hard negatives per query with the
             base model over the training positives (:func:`sbert_med.data.mine_negatives`: positives of the same or
             a duplicate question and candidates within ``mine_margin`` of the positive are dropped as likely false
             negatives, after skipping the top ``mine_range_min`` hits). Ours; MedEmbed mined with its own script.
-        mine_range_min: Ranks skipped before taking mined negatives (ours).
-        mine_margin: Relative margin below the positive's score a mined negative must keep (``None``: off; the
-            miner's default 0.05, ours).
         dev_data: BEIR folder for the dev-set IR evaluation during training (``None``: no evaluation).
         dev_split: qrels split of ``dev_data``.
         dev_corpus_file: Corpus file of ``dev_data`` (default ``corpus.jsonl``).
@@ -58,26 +53,14 @@ class MedEmbedConfig(RecipeConfig):
     """
 
     recipe: ClassVar[str] = "medembed"
-    input_fields: ClassVar[tuple[str, ...]] = ("train_data", "dev_data")
+    input_fields: ClassVar[tuple[str, ...]] = (*PairsRecipeConfig.input_fields, "dev_data")
     non_negative_fields: ClassVar[tuple[str, ...]] = (
-        *RecipeConfig.non_negative_fields,
-        "max_train_examples",
-        "num_negatives",
-        "mine_negatives",
-        "mine_range_min",
-        "dev_max_queries",
-        "dev_max_corpus",
+        *PairsRecipeConfig.non_negative_fields, "mine_negatives", "dev_max_queries", "dev_max_corpus"
     )
 
     output_dir: str = "runs/medembed"
     model: str = "BAAI/bge-small-en-v1.5"
-    train_data: str = ""
-    train_split: str = "train"
-    max_train_examples: int = 0
-    num_negatives: int = 0
     mine_negatives: int = 0
-    mine_range_min: int = 10
-    mine_margin: float | None = 0.05
     dev_data: str | None = None
     dev_split: str = "dev"
     dev_corpus_file: str | None = None
@@ -140,15 +123,7 @@ def _load_model(config: MedEmbedConfig):
 
 
 def _training_data(config: MedEmbedConfig, model, run: RunFolder):
-    if not config.train_data:
-        raise ConfigError("train_data is required (a .jsonl / .tsv / .csv file or a BEIR folder)")
-    train = load_training_pairs(
-        config.train_data,
-        split=config.train_split,
-        num_negatives=config.num_negatives,
-        max_examples=config.max_train_examples,
-        seed=config.seed,
-    )
+    train = config.load_train_pairs()
     anchors = truncate_to_tokens(train["anchor"], model.tokenizer, config.query_max_length)
     train = train.remove_columns("anchor").add_column("anchor", anchors)
     train = train.select_columns(["anchor"] + [c for c in train.column_names if c != "anchor"])

@@ -21,7 +21,7 @@ def test_sigint_during_a_command_is_one_line(tmp_path):
         def slow(args):
             print("started", flush=True)
             time.sleep(60)
-        models_command.run_list = slow  # registered by add_parser when main() builds the parser
+        models_command.run_list = slow  # registered by add_arguments when main() builds the parser
         sys.exit(cli.main(["models", "list"]))
     """))
     proc = subprocess.Popen([sys.executable, str(driver)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -9,10 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import subprocess
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 
 def medembed_reply(text: str) -> str:
@@ -123,6 +125,19 @@ class ChatServer(ThreadingHTTPServer):
     def __exit__(self, *exc) -> None:
         self.shutdown()
         self.server_close()
+
+
+def start_process(folder: Path, *, delay: float) -> tuple[subprocess.Popen, str]:
+    """This script as a server in its own process (its port written to ``folder/port``), for tests that kill the
+    client mid-request; returns the process (the caller kills it) and the base URL."""
+    port_file = Path(folder) / "port"
+    server = subprocess.Popen([sys.executable, __file__, str(port_file), "--delay", str(delay)])
+    for _ in range(400):
+        if port_file.exists():
+            return server, f"http://127.0.0.1:{port_file.read_text()}/v1"
+        time.sleep(0.05)
+    server.kill()
+    raise RuntimeError("chat server did not start")
 
 
 if __name__ == "__main__":

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
+from chat_server import start_process
 
-HERE = Path(__file__).parent
 DOCUMENTS = 40
 
 
@@ -45,24 +45,13 @@ generator: {{kind: openai, base_url: "{base_url}", model: test-llm, api_key_env:
     return config
 
 
-def start_server(tmp_path: Path, delay: float) -> tuple[subprocess.Popen, str]:
-    port_file = tmp_path / "port"
-    server = subprocess.Popen([sys.executable, str(HERE / "chat_server.py"), str(port_file), "--delay", str(delay)])
-    for _ in range(400):
-        if port_file.exists():
-            return server, f"http://127.0.0.1:{port_file.read_text()}/v1"
-        time.sleep(0.05)
-    server.kill()
-    raise RuntimeError("chat server did not start")
-
-
 def journal_lines(path: Path) -> list[str]:
     return path.read_text(encoding="utf-8").split("\n") if path.exists() else []
 
 
 @pytest.mark.slow  # 20-60 s: three pipeline subprocesses
 def test_killed_generation_resumes_without_losing_or_repeating(tmp_path):
-    server, base_url = start_server(tmp_path, delay=0.1)
+    server, base_url = start_process(tmp_path, delay=0.1)
     config = write_config(tmp_path, base_url)
     journal = tmp_path / "run" / "steps" / "generate.journal.jsonl"
     output = tmp_path / "run" / "steps" / "generate.jsonl"

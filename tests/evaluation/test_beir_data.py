@@ -50,78 +50,37 @@ def test_subset_keeps_judged_documents(samples):
 # --- malformed input: clear errors naming the file and the line ---------------------------------------------------
 
 
-def _qrels(folder):
-    return folder / "qrels" / "test.tsv"
+QRELS_FILE = "qrels/test.tsv"
 
 
-def test_qrels_line_with_missing_column(beir_folder):
-    with open(_qrels(beir_folder), "a") as handle:
-        handle.write("q2\td3\n")
-    with pytest.raises(ValueError, match=r"test\.tsv, line 9: expected 3 tab-separated columns .* got 2"):
-        load_beir(beir_folder)
-
-
-def test_qrels_corpus_id_absent_from_corpus(beir_folder):
-    with open(_qrels(beir_folder), "a") as handle:
-        handle.write("q2\tMISSING-DOC\t1\n")
-    with pytest.raises(ValueError, match=r"test\.tsv, line 9: corpus-id 'MISSING-DOC' is not in .*corpus\.jsonl"):
-        load_beir(beir_folder)
-
-
-def test_qrels_query_id_absent_from_queries(beir_folder):
-    with open(_qrels(beir_folder), "a") as handle:
-        handle.write("q404\td1\t1\n")
-    with pytest.raises(ValueError, match=r"test\.tsv, line 9: query-id 'q404' is not in .*queries\.jsonl"):
-        load_beir(beir_folder)
-
-
-def test_qrels_bad_score_and_duplicate_judgement(beir_folder):
-    path = _qrels(beir_folder)
-    original = path.read_text()
-    path.write_text(original + "q2\td3\thigh\n")
-    with pytest.raises(ValueError, match=r"test\.tsv, line 9, column 3: score must be an integer, got 'high'"):
-        load_beir(beir_folder)
-    path.write_text(original + "q1\td1\t1\n")
-    with pytest.raises(ValueError, match=r"test\.tsv, line 9: duplicate judgement .*'q1', 'd1'.* line 2"):
-        load_beir(beir_folder)
-
-
-def test_duplicate_corpus_id(beir_folder):
-    with open(beir_folder / "corpus.jsonl", "a") as handle:
-        handle.write(json.dumps({"_id": "d2", "title": "", "text": "again"}) + "\n")
-    with pytest.raises(ValueError, match=r"corpus\.jsonl, line 7: duplicate id 'd2' \(first seen on line 2\)"):
-        load_beir(beir_folder)
-
-
-def test_duplicate_query_id(beir_folder):
-    with open(beir_folder / "queries.jsonl", "a") as handle:
-        handle.write(json.dumps({"_id": "q1", "text": "again"}) + "\n")
-    with pytest.raises(ValueError, match=r"queries\.jsonl, line 6: duplicate id 'q1' \(first seen on line 1\)"):
-        load_beir(beir_folder)
-
-
-def test_non_utf8_bytes_in_corpus(beir_folder):
-    with open(beir_folder / "corpus.jsonl", "ab") as handle:
-        handle.write(b'{"_id": "d7", "title": "", "text": "caf\xe9 au lait"}\n')
-    with pytest.raises(ValueError, match=r"corpus\.jsonl, line 7, column 40: not valid UTF-8 \(byte 0xe9\)"):
-        load_beir(beir_folder)
-
-
-def test_non_utf8_bytes_in_qrels(beir_folder):
-    with open(_qrels(beir_folder), "ab") as handle:
-        handle.write(b"q1\td\xff2\t1\n")
-    with pytest.raises(ValueError, match=r"test\.tsv, line 9, column 5: not valid UTF-8 \(byte 0xff\)"):
-        load_beir(beir_folder)
-
-
-def test_bad_json_and_missing_key(beir_folder):
-    path = beir_folder / "queries.jsonl"
-    original = path.read_text()
-    path.write_text(original + '{"_id": "q6", "text": "unterminated\n')
-    with pytest.raises(ValueError, match=r"queries\.jsonl, line 6, column \d+: invalid JSON"):
-        load_beir(beir_folder)
-    path.write_text(original + '{"_id": "q6"}\n')
-    with pytest.raises(ValueError, match=r"queries\.jsonl, line 6: missing key\(s\) \['text'\]"):
+@pytest.mark.parametrize(
+    ("file", "appended", "pattern"),
+    [
+        (QRELS_FILE, b"q2\td3\n", r"test\.tsv, line 9: expected 3 tab-separated columns .* got 2"),
+        (QRELS_FILE, b"q2\tMISSING-DOC\t1\n",
+         r"test\.tsv, line 9: corpus-id 'MISSING-DOC' is not in .*corpus\.jsonl"),
+        (QRELS_FILE, b"q404\td1\t1\n", r"test\.tsv, line 9: query-id 'q404' is not in .*queries\.jsonl"),
+        (QRELS_FILE, b"q2\td3\thigh\n", r"test\.tsv, line 9, column 3: score must be an integer, got 'high'"),
+        (QRELS_FILE, b"q1\td1\t1\n", r"test\.tsv, line 9: duplicate judgement .*'q1', 'd1'.* line 2"),
+        (QRELS_FILE, b"q1\td\xff2\t1\n", r"test\.tsv, line 9, column 5: not valid UTF-8 \(byte 0xff\)"),
+        ("corpus.jsonl", b'{"_id": "d2", "title": "", "text": "again"}\n',
+         r"corpus\.jsonl, line 7: duplicate id 'd2' \(first seen on line 2\)"),
+        ("corpus.jsonl", b'{"_id": "d7", "title": "", "text": "caf\xe9 au lait"}\n',
+         r"corpus\.jsonl, line 7, column 40: not valid UTF-8 \(byte 0xe9\)"),
+        ("queries.jsonl", b'{"_id": "q1", "text": "again"}\n',
+         r"queries\.jsonl, line 6: duplicate id 'q1' \(first seen on line 1\)"),
+        ("queries.jsonl", b'{"_id": "q6", "text": "unterminated\n',
+         r"queries\.jsonl, line 6, column \d+: invalid JSON"),
+        ("queries.jsonl", b'{"_id": "q6"}\n', r"queries\.jsonl, line 6: missing key\(s\) \['text'\]"),
+    ],
+    ids=["qrels-missing-column", "qrels-unknown-corpus-id", "qrels-unknown-query-id", "qrels-bad-score",
+         "qrels-duplicate-judgement", "qrels-non-utf8", "corpus-duplicate-id", "corpus-non-utf8",
+         "queries-duplicate-id", "queries-bad-json", "queries-missing-key"],
+)
+def test_malformed_line_is_named(beir_folder, file, appended, pattern):
+    with open(beir_folder / file, "ab") as handle:
+        handle.write(appended)
+    with pytest.raises(ValueError, match=pattern):
         load_beir(beir_folder)
 
 

@@ -47,16 +47,20 @@ def test_sts_spearman_real_model(minilm, tmp_path):
     assert abs(control["spearman"]) < 0.4
 
 
-def test_sts_tsv_errors(tmp_path):
+@pytest.mark.parametrize(
+    ("content", "pattern"),
+    [
+        (b"sentence1\tsentence2\tscore\na\tb\t1\nc\td\tlots\n",
+         r"sts\.tsv, line 3, column 3: score must be a number, got 'lots'"),
+        (b"s1\ts2\tscore\na\tb\t1\n", r"sts\.tsv, line 1: the header must name the columns"),
+        (b"sentence1\tsentence2\tscore\na\tb\t1\nc\xff\td\t2\n", r"sts\.tsv, line 3: not valid UTF-8 \(byte 0xff\)"),
+    ],
+    ids=["bad-score", "bad-header", "non-utf8"],
+)
+def test_sts_tsv_errors(tmp_path, content, pattern):
     path = tmp_path / "sts.tsv"
-    path.write_text("sentence1\tsentence2\tscore\na\tb\t1\nc\td\tlots\n")
-    with pytest.raises(ValueError, match=r"sts\.tsv, line 3, column 3: score must be a number, got 'lots'"):
-        load_sts_tsv(path)
-    path.write_text("s1\ts2\tscore\na\tb\t1\n")
-    with pytest.raises(ValueError, match=r"sts\.tsv, line 1: the header must name the columns"):
-        load_sts_tsv(path)
-    path.write_bytes(b"sentence1\tsentence2\tscore\na\tb\t1\nc\xff\td\t2\n")
-    with pytest.raises(ValueError, match=r"sts\.tsv, line 3: not valid UTF-8 \(byte 0xff\)"):
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=pattern):
         load_sts_tsv(path)
 
 

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import pytest
+
+REPO = Path(__file__).resolve().parents[2]
 
 QA = [
     (
@@ -33,3 +36,23 @@ def qa_pairs_tsv(tmp_path):
         for i, (query, document) in enumerate(QA):
             writer.writerow([f"q{i}", f"d{i}", query, document])
     return str(path)
+
+
+@pytest.fixture
+def quick_run(tmp_path) -> dict:
+    """The settings every short test run shares: on CPU, written to ``tmp_path/run``, no progress bars, no checkpoint
+    before step 10."""
+    return {"output_dir": str(tmp_path / "run"), "use_cpu": True, "show_progress_bar": False, "save_steps": 10}
+
+
+@pytest.fixture
+def cpu_example(tmp_path):
+    """``cpu_example(NAME, key=value, ...)``: ``examples/NAME/cpu.yaml`` as ``sbert-med train`` loads it, written to
+    ``tmp_path/run``, with the overrides given (as ``--set key=value``)."""
+    from sbert_med.recipes import load_recipe_config
+
+    def load(name: str, **overrides):
+        settings = [f"output_dir={tmp_path / 'run'}", *(f"{key}={value}" for key, value in overrides.items())]
+        return load_recipe_config(REPO / "examples" / name / "cpu.yaml", settings)
+
+    return load

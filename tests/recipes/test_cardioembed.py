@@ -7,11 +7,9 @@ import numpy as np
 import pytest
 from sentence_transformers import SentenceTransformer
 
-from sbert_med.recipes import ConfigError, cardioembed, load_recipe_config
+from sbert_med.recipes import ConfigError, cardioembed
 from sbert_med.recipes.cardioembed import CardioEmbedConfig, train_cardioembed
 from sbert_med.recipes.paraphrase_rules import rule_paraphrase
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_rule_paraphrase_is_deterministic_and_different():
@@ -30,7 +28,7 @@ def test_config_errors():
         train_cardioembed(CardioEmbedConfig(sentences_file="nope.txt", paraphrases="rules"))
 
 
-def test_lora_eos_train_save_reload(tmp_path, tiny_decoder_path, samples, trained_in_memory):
+def test_lora_eos_train_save_reload(tmp_path, tiny_decoder_path, samples, trained_in_memory, quick_run):
     config = CardioEmbedConfig(
         model=tiny_decoder_path,
         sentences_file=str(samples / "openstax_ap2e" / "sentences_cardiovascular.txt"),
@@ -43,10 +41,7 @@ def test_lora_eos_train_save_reload(tmp_path, tiny_decoder_path, samples, traine
         lora_alpha=8,
         batch_size=8,
         max_steps=2,
-        save_steps=10,
-        output_dir=str(tmp_path / "run"),
-        use_cpu=True,
-        show_progress_bar=False,
+        **quick_run,
     )
     trained = trained_in_memory(cardioembed)
     model_dir = train_cardioembed(config)
@@ -65,16 +60,10 @@ def test_lora_eos_train_save_reload(tmp_path, tiny_decoder_path, samples, traine
     assert pooling.get("pooling_mode") == "lasttoken" or pooling.get("pooling_mode_lasttoken") is True
 
 
-def test_cpu_config_beats_base(tmp_path, smollm2_path, samples, trained_in_memory):
+def test_cpu_config_beats_base(tmp_path, smollm2_path, samples, trained_in_memory, cpu_example):
     """examples/cardioembed/cpu.yaml on SmolLM2-135M: held-out Acc@1 and MRR above the untrained base's."""
-    config = load_recipe_config(
-        REPO / "examples" / "cardioembed" / "cpu.yaml",
-        [
-            f"output_dir={tmp_path / 'run'}",
-            f"model={smollm2_path}",
-            f"sentences_file={samples}/openstax_ap2e/sentences_cardiovascular.txt",
-        ],
-    )
+    config = cpu_example("cardioembed", model=smollm2_path,
+                         sentences_file=f"{samples}/openstax_ap2e/sentences_cardiovascular.txt")
     trained = trained_in_memory(cardioembed)
     model_dir = train_cardioembed(config)
     results = json.loads((tmp_path / "run" / "results.json").read_text())

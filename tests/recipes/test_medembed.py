@@ -6,31 +6,19 @@ from pathlib import Path
 import numpy as np
 from sentence_transformers import SentenceTransformer
 
-from sbert_med.recipes import load_recipe_config, medembed
+from sbert_med.recipes import medembed
 from sbert_med.recipes.medembed import MedEmbedConfig, build_medembed_evaluator, train_medembed
 
-REPO = Path(__file__).resolve().parents[2]
 
-
-def test_triplets_train_save_reload(tmp_path, tiny_encoder_path, tiny_corpus, trained_in_memory):
+def test_triplets_train_save_reload(tmp_path, tiny_encoder_path, tiny_corpus, trained_in_memory, quick_run):
     rows = [
         {"query": f"question {i}: {t[:30]}", "pos": [t], "neg": [tiny_corpus[(i + 1) % 8]]}
         for i, t in enumerate(tiny_corpus)
     ]
     path = tmp_path / "triplets.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows))
-    config = MedEmbedConfig(
-        model=tiny_encoder_path,
-        train_data=str(path),
-        num_negatives=1,
-        batch_size=4,
-        max_steps=2,
-        save_steps=10,
-        output_dir=str(tmp_path / "run"),
-        use_cpu=True,
-        show_progress_bar=False,
-        query_max_length=8,
-    )
+    config = MedEmbedConfig(model=tiny_encoder_path, train_data=str(path), num_negatives=1, batch_size=4, max_steps=2,
+                            query_max_length=8, **quick_run)
     trained = trained_in_memory(medembed)
     model_dir = train_medembed(config)
     assert (Path(model_dir) / "README.md").is_file()
@@ -43,19 +31,9 @@ def test_triplets_train_save_reload(tmp_path, tiny_encoder_path, tiny_corpus, tr
     np.testing.assert_allclose(emb, trained[0].encode(tiny_corpus), atol=1e-6)
 
 
-def test_mined_negatives_are_cached_for_resume(tmp_path, tiny_encoder_path, qa_pairs_tsv):
-    config = MedEmbedConfig(
-        model=tiny_encoder_path,
-        train_data=qa_pairs_tsv,
-        mine_negatives=1,
-        mine_range_min=0,
-        batch_size=4,
-        max_steps=1,
-        save_steps=10,
-        output_dir=str(tmp_path / "run"),
-        use_cpu=True,
-        show_progress_bar=False,
-    )
+def test_mined_negatives_are_cached_for_resume(tmp_path, tiny_encoder_path, qa_pairs_tsv, quick_run):
+    config = MedEmbedConfig(model=tiny_encoder_path, train_data=qa_pairs_tsv, mine_negatives=1, mine_range_min=0,
+                            batch_size=4, max_steps=1, **quick_run)
     train_medembed(config)
     from datasets import load_from_disk
 
@@ -64,18 +42,10 @@ def test_mined_negatives_are_cached_for_resume(tmp_path, tiny_encoder_path, qa_p
     assert all(neg != pos for pos, neg in zip(mined["positive"], mined["negative_1"]))
 
 
-def test_cpu_config_beats_base(tmp_path, minilm_path, samples, trained_in_memory):
+def test_cpu_config_beats_base(minilm_path, samples, trained_in_memory, cpu_example):
     """examples/medembed/cpu.yaml end to end on all-MiniLM-L6-v2: dev nDCG@10 above the untrained model's."""
-    config = load_recipe_config(
-        REPO / "examples" / "medembed" / "cpu.yaml",
-        [
-            f"output_dir={tmp_path / 'run'}",
-            f"model={minilm_path}",
-            f"train_data={samples}/medquad/train_pairs.tsv",
-            f"dev_data={samples}/medquad",
-            "max_train_examples=256",
-        ],
-    )
+    config = cpu_example("medembed", model=minilm_path, train_data=f"{samples}/medquad/train_pairs.tsv",
+                         dev_data=f"{samples}/medquad", max_train_examples=256)
     evaluator = build_medembed_evaluator(config)
     base = SentenceTransformer(minilm_path, device="cpu")
     base.max_seq_length = config.passage_max_length

@@ -2,6 +2,7 @@
 
 * :mod:`~sbert_med.data.phi.kinds`: the identifier kinds and placeholders;
 * :mod:`~sbert_med.data.phi.recognizers`: the Presidio recognizers, one registry;
+* :mod:`~sbert_med.data.phi.patterns`: the date and address building blocks both finders use;
 * :mod:`~sbert_med.data.phi.engine`: the Presidio analyzer on spaCy's small English pipeline, offline;
 * :mod:`~sbert_med.data.phi.allow_list`: eponymous diseases, signs and drug names that are not people;
 * :mod:`~sbert_med.data.phi.scrubber`: find, replace with consistent typed placeholders, report;

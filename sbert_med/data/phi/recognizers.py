@@ -24,6 +24,7 @@ from presidio_analyzer.predefined_recognizers import (
 from spacy.lang.en.stop_words import STOP_WORDS
 
 from sbert_med.data.phi.allow_list import looks_clinical
+from sbert_med.data.phi.patterns import DAY, DD, MM, MONTH, STATE, STREET
 
 logger = logging.getLogger(__name__)
 
@@ -38,16 +39,7 @@ ENTITY_KINDS: dict[str, str] = {
 _CASE_SENSITIVE = regex.MULTILINE | regex.DOTALL
 _ANY_CASE = regex.MULTILINE | regex.DOTALL | regex.IGNORECASE
 
-# -- building blocks (case-sensitive unless wrapped in (?i:...)) ------------------------------------------------------
-_MONTH = (r"(?i:January|February|March|April|May|June|July|August|September|October|November|December"
-          r"|(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)\.?)")
-_DAY = r"(?:0?[1-9]|[12]\d|3[01])(?i:st|nd|rd|th)?"
-_M = r"(?:0?[1-9]|1[0-2])"
-_D = r"(?:0?[1-9]|[12]\d|3[01])"
-_STATE = (r"(?:AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY"
-          r"|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY)")
-_STREET = (r"(?i:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Ter"
-           r"|Circle|Cir|Highway|Hwy|Parkway|Pkwy|Square|Sq|Trail|Trl|Alley|Row|Crescent|Close|Loop|Pike)")
+# -- building blocks of names and identifiers (those of dates and addresses: sbert_med.data.phi.patterns) -------------
 #: one capitalised name word, any script: "Nguyen", "O'Connell", "McDonald", "Jean-Luc", "Zoë"
 _NAME_WORD = r"\p{Lu}(?:['’]\p{Lu})?\p{Ll}+(?:\p{Lu}\p{Ll}+)?(?:-\p{Lu}?\p{Ll}+)*"
 _PARTICLE = r"(?:van|von|de|der|den|del|della|da|di|du|la|le|bin|binti|ibn|al|el|dos|das|ter|ten)"
@@ -181,14 +173,14 @@ def medical_recognizers() -> list[PatternRecognizer]:
                                 r"\s*[:#]?\s*)\+?\d[\d\s().-]{6,16}\d\b"),
         ]),
         PatternRecognizer("DATE", name="ClinicalDateRecognizer", global_regex_flags=_CASE_SENSITIVE, patterns=[
-            P("date_words", rf"\b(?:{_MONTH}\s+{_DAY}(?:,\s*|\s+)\d{{4}}|{_DAY}\s+(?i:of\s+)?{_MONTH},?\s+\d{{4}}"
-                            rf"|{_MONTH}\s+{_DAY}\b|{_DAY}\s+(?i:of\s+)?{_MONTH}(?=[\s,.;:)]|$)|{_MONTH},?\s+\d{{4}})"),
-            P("date_numeric", rf"(?<![\w/.-])(?:\d{{4}}-{_M}-{_D}|\d{{4}}/{_M}/{_D}|{_M}/{_D}/(?:\d{{4}}|\d{{2}})"
-                              rf"|{_M}-{_D}-(?:\d{{4}}|\d{{2}})|{_D}\.{_M}\.\d{{4}})(?![\w/-])"),
+            P("date_words", rf"\b(?:{MONTH}\s+{DAY}(?:,\s*|\s+)\d{{4}}|{DAY}\s+(?i:of\s+)?{MONTH},?\s+\d{{4}}"
+                            rf"|{MONTH}\s+{DAY}\b|{DAY}\s+(?i:of\s+)?{MONTH}(?=[\s,.;:)]|$)|{MONTH},?\s+\d{{4}})"),
+            P("date_numeric", rf"(?<![\w/.-])(?:\d{{4}}-{MM}-{DD}|\d{{4}}/{MM}/{DD}|{MM}/{DD}/(?:\d{{4}}|\d{{2}})"
+                              rf"|{MM}-{DD}-(?:\d{{4}}|\d{{2}})|{DD}\.{MM}\.\d{{4}})(?![\w/-])"),
             P("date_cued", rf"(?<=\b(?i:on|since|from|until|through|to|dated|by|DOB|DOS|d\.o\.b\.|born|admitted"
                            rf"|discharged|seen|date|visit|interrogated|checked|performed|done|drawn|obtained|placed|started|stopped"
                            rf"|given|received|scheduled|last|next|addendum|updated|surgery|appt|appointment)\s*:?\s*)"
-                           rf"{_M}/{_D}(?![\w/])"),
+                           rf"{MM}/{DD}(?![\w/])"),
             P("date_weekday", r"\b(?i:(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day)(?=,?\s+\p{Lu})", 0.3),
         ]),
         PatternRecognizer("AGE_OVER_89", name="AgeOver89Recognizer", global_regex_flags=_ANY_CASE, patterns=[
@@ -201,19 +193,19 @@ def medical_recognizers() -> list[PatternRecognizer]:
                           patterns=[
             P("street", rf"\b\d{{1,6}}[A-Z]?\s+(?:[NSEW]\.?\s+)?"
                         rf"(?:(?:\p{{Lu}}[\p{{L}}'.]*|\d{{1,3}}(?i:st|nd|rd|th))\s+){{1,4}}"
-                        rf"{_STREET}\b\.?(?:\s+(?:[NSEW]|NE|NW|SE|SW)\b)?"
+                        rf"{STREET}\b\.?(?:\s+(?:[NSEW]|NE|NW|SE|SW)\b)?"
                         rf"(?:,?\s+(?i:Apt|Apartment|Suite|Ste|Unit|Room|Rm|Floor|Fl|#)\.?\s*#?[\w-]+)?"),
             P("po_box", r"\b(?i:P\.?\s?O\.?\s+Box|Post\s+Office\s+Box)\s+\d+"),
             P("unit", r"\b(?i:Apt|Apartment|Suite|Unit)\.?\s*#?\s*\d+[A-Z]?\b", 0.5),
         ]),
         PatternRecognizer("ZIP_CODE", name="ZipRecognizer", global_regex_flags=_CASE_SENSITIVE, patterns=[
             P("zip_labelled", r"(?<=\b(?i:zip|zip\s+code|postal\s+code|postcode)\s*:?\s*)\d{5}(?:-\d{4})?\b"),
-            P("zip_after_state", rf"(?<=\b(?:{_STATE}|\p{{Lu}}\p{{Ll}}+),?\s+)\d{{5}}(?:-\d{{4}})?\b"
+            P("zip_after_state", rf"(?<=\b(?:{STATE}|\p{{Lu}}\p{{Ll}}+),?\s+)\d{{5}}(?:-\d{{4}})?\b"
                                  rf"(?!\s*(?i:mg|mcg|ml|units))"),
         ]),
         PatternRecognizer("LOCATION", name="CityRecognizer", global_regex_flags=_CASE_SENSITIVE, patterns=[
             P("city_state", rf"\b\p{{Lu}}\p{{Ll}}+(?:[ -]\p{{Lu}}\p{{Ll}}+){{0,2}}"
-                            rf"(?=,?\s+{_STATE}\b(?:\s+\d{{5}}|,|\.|$))"),
+                            rf"(?=,?\s+{STATE}\b(?:\s+\d{{5}}|,|\.|$))"),
             P("city_cued", r"(?<=\b(?i:lives\s+in|living\s+in|resides\s+in|residing\s+in|moved\s+(?:here\s+)?from"
                            r"|relocated\s+from|home\s+in|resident\s+of|city|town|county)\s*:?\s+)"
                            r"\p{Lu}\p{Ll}+(?:[ -]\p{Lu}\p{Ll}+){0,2}"),

@@ -13,21 +13,13 @@ import re
 from collections.abc import Iterable
 
 from sbert_med.data.phi.kinds import PhiMatch, check_kinds
+from sbert_med.data.phi.patterns import DAY, DD, MM, MONTH, STATE, STREET
 
 #: the regex kinds, and the scrubber kind each is reported as
 REGEX_KINDS: dict[str, str] = {"email": "email", "url": "url", "ip": "ip", "ssn": "ssn", "phone": "phone",
                                "record_number": "mrn", "date": "date", "address": "address", "zip": "zip",
                                "age": "age", "name": "name"}
 
-_MONTH = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|Jun(?:e)?|Jul(?:y)?|Aug(?:ust)?"
-          r"|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?")
-_DAY = r"(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?"
-_M = r"(?:0?[1-9]|1[0-2])"
-_D = r"(?:0?[1-9]|[12]\d|3[01])"
-_STREET = (r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Ter"
-           r"|Circle|Cir|Highway|Hwy|Parkway|Pkwy|Square|Sq|Trail|Trl)")
-_STATE = (r"(?:AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY"
-          r"|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY)")
 _NAME_WORD = r"[A-Z][a-z]+(?:['-][A-Z]?[a-z]+)?"
 _FULL_NAME = rf"{_NAME_WORD}(?:\s+[A-Z]\.)?(?:\s+{_NAME_WORD}){{0,2}}"
 _NAME_LABELS = (r"(?:Patient(?:\s+name)?|Pt(?:\s+name)?|Name|Attending(?:\s+physician)?|Physician|Provider|Surgeon"
@@ -46,13 +38,13 @@ _PATTERNS: list[tuple[str, re.Pattern, int]] = [
     ("phone", re.compile(r"(?<![\w/])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}\b"
                          r"(?:\s*(?:x|ext\.?)\s*\d{1,5}\b)?", re.IGNORECASE), 0),
     ("address", re.compile(
-        rf"\b\d{{1,6}}\s+(?:[NSEW]\.?\s+)?(?:[A-Z][A-Za-z]+\.?\s+){{1,4}}{_STREET}\b\.?"
+        rf"\b\d{{1,6}}\s+(?:[NSEW]\.?\s+)?(?:[A-Z][A-Za-z]+\.?\s+){{1,4}}{STREET}\b\.?"
         rf"(?:,?\s+(?:Apt|Apartment|Suite|Ste|Unit|Room|Rm|#)\.?\s*#?[\w-]+)?"
-        rf"(?:,\s*(?:[A-Z][a-zA-Z]+\s?){{1,3}})?(?:,\s*{_STATE})?(?:\s+\d{{5}}(?:-\d{{4}})?)?"), 0),
+        rf"(?:,\s*(?:[A-Z][a-zA-Z]+\s?){{1,3}})?(?:,\s*{STATE})?(?:\s+\d{{5}}(?:-\d{{4}})?)?"), 0),
     ("address", re.compile(r"\b(?:P\.?\s?O\.?\s+Box|Post\s+Office\s+Box)\s+\d+", re.IGNORECASE), 0),
-    ("address", re.compile(rf"\b(?:[A-Z][a-zA-Z]+\s){{0,2}}[A-Z][a-zA-Z]+,\s*{_STATE}\s+\d{{5}}(?:-\d{{4}})?\b"), 0),
+    ("address", re.compile(rf"\b(?:[A-Z][a-zA-Z]+\s){{0,2}}[A-Z][a-zA-Z]+,\s*{STATE}\s+\d{{5}}(?:-\d{{4}})?\b"), 0),
     ("zip", re.compile(r"\b(?:zip|zip\s+code|postal\s+code)\s*:?\s*(\d{5}(?:-\d{4})?)\b", re.IGNORECASE), 1),
-    ("zip", re.compile(rf"\b{_STATE}\s+(\d{{5}}(?:-\d{{4}})?)\b"), 1),
+    ("zip", re.compile(rf"\b{STATE}\s+(\d{{5}}(?:-\d{{4}})?)\b"), 1),
     ("record_number", re.compile(
         r"\b(?:MRN|MR\s?#|MR\s?No\.?|Med(?:ical)?\s+rec(?:ord)?(?:\s+(?:number|no\.?|#))?|Record\s+(?:number|no\.?|#)"
         r"|Acc(?:oun)?t\.?(?:\s+(?:number|no\.?|#))?|Account|Patient\s+ID|Pt\.?\s+ID|Member\s+ID|Subscriber\s+ID"
@@ -61,13 +53,13 @@ _PATTERNS: list[tuple[str, re.Pattern, int]] = [
         r"|Specimen\s+(?:number|no\.?|#|ID)|Accession(?:\s+(?:number|no\.?|#))?|ID(?=\s*[:#])|ID\s+(?:number|no\.?))"
         r"\s*(?:is\s+)?[:#]?\s*((?=[A-Z0-9-]*\d)[A-Z0-9][A-Z0-9-]{3,})\b", re.IGNORECASE), 1),
     ("record_number", re.compile(r"(?<![\w.,/])\d{7,}(?![\w.,/]\d)"), 0),
-    ("date", re.compile(rf"\b(?:{_MONTH}\s+{_DAY}(?:,\s*|\s+)\d{{4}}|{_DAY}\s+(?:of\s+)?{_MONTH},?\s+\d{{4}}"
-                        rf"|{_MONTH}\s+{_DAY}\b|{_DAY}\s+{_MONTH}(?=[\s,.;)]|$)|{_MONTH},?\s+\d{{4}})",
+    ("date", re.compile(rf"\b(?:{MONTH}\s+{DAY}(?:,\s*|\s+)\d{{4}}|{DAY}\s+(?:of\s+)?{MONTH},?\s+\d{{4}}"
+                        rf"|{MONTH}\s+{DAY}\b|{DAY}\s+{MONTH}(?=[\s,.;)]|$)|{MONTH},?\s+\d{{4}})",
                         re.IGNORECASE), 0),
-    ("date", re.compile(rf"(?<![\w/.-])(?:\d{{4}}-{_M}-{_D}|{_M}/{_D}/(?:\d{{4}}|\d{{2}})|{_M}-{_D}-\d{{4}}"
-                        rf"|{_D}\.{_M}\.\d{{4}})(?![\w/-])"), 0),
+    ("date", re.compile(rf"(?<![\w/.-])(?:\d{{4}}-{MM}-{DD}|{MM}/{DD}/(?:\d{{4}}|\d{{2}})|{MM}-{DD}-\d{{4}}"
+                        rf"|{DD}\.{MM}\.\d{{4}})(?![\w/-])"), 0),
     ("date", re.compile(rf"\b(?:on|since|from|until|through|to|dated|by|DOB|DOS|d\.o\.b\.|born|admitted|discharged"
-                        rf"|seen)\s*:?\s*({_M}/{_D})(?![\w/])", re.IGNORECASE), 1),
+                        rf"|seen)\s*:?\s*({MM}/{DD})(?![\w/])", re.IGNORECASE), 1),
     ("age", re.compile(r"\b(9\d|1[0-3]\d)(?=\s*(?:-|\s)?\s*(?:years?|yrs?|y)(?:-|\s)?\s*(?:old|o\b|/o\b|\.o\.))",
                        re.IGNORECASE), 1),
     ("age", re.compile(r"\b(?:age|aged|age\s+of)\s*:?\s*(9\d|1[0-3]\d)\b", re.IGNORECASE), 1),

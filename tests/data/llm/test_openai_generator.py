@@ -8,15 +8,14 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
+from chat_server import start_process
 from datasets import Dataset
 
 from sbert_med.data import generate_queries
 from sbert_med.data.llm import GenerationFailure, OpenAICompatibleGenerator
 
-HERE = Path(__file__).resolve().parents[1]
 NOTES = [
     "Patient with community-acquired pneumonia treated with amoxicillin and azithromycin for seven days.",
     "Type 2 diabetes mellitus managed with metformin; HbA1c improved from 9.1 to 7.2 percent.",
@@ -130,17 +129,6 @@ def test_generate_queries_records_bad_outputs_and_loses_nothing(chat_server, tmp
     assert len(again) == 4 * 5
 
 
-def _start_server_process(tmp_path: Path, delay: float) -> tuple[subprocess.Popen, str]:
-    port_file = tmp_path / "port"
-    server = subprocess.Popen([sys.executable, str(HERE / "chat_server.py"), str(port_file), "--delay", str(delay)])
-    for _ in range(200):
-        if port_file.exists():
-            return server, f"http://127.0.0.1:{port_file.read_text()}/v1"
-        time.sleep(0.05)
-    server.kill()
-    raise RuntimeError("chat server did not start")
-
-
 JOB = """
 import sys
 from datasets import Dataset
@@ -155,7 +143,7 @@ generate_queries(dataset, generator=generator, journal_path=sys.argv[2])
 
 @pytest.mark.slow
 def test_killed_job_resumes_without_losing_or_repeating_work(tmp_path):
-    server, base_url = _start_server_process(tmp_path, delay=0.05)
+    server, base_url = start_process(tmp_path, delay=0.05)
     journal = tmp_path / "journal.jsonl"
     script = tmp_path / "job.py"
     script.write_text(JOB)
