@@ -35,8 +35,8 @@ import time
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from sbert_med.data.pairs import load_training_pairs, truncate_to_tokens
-from sbert_med.recipes.config import ConfigError, RecipeConfig, recorded_config
+from sbert_med.data.pairs import truncate_to_tokens
+from sbert_med.recipes.config import ConfigError, PairsRecipeConfig, RecipeConfig, recorded_config
 from sbert_med.recipes.negatives import mine_training_negatives
 from sbert_med.training import MedTrainer, RunFolder, Stage, finalize_model, seed_everything
 
@@ -94,7 +94,7 @@ DocumentKind = Literal["auto", "sentence_transformers", "decoder"]
 
 
 @dataclasses.dataclass
-class MARConfig(RecipeConfig):
+class MARConfig(PairsRecipeConfig):
     """Config of the MAR recipe. Sources of the defaults (:data:`DEFAULT_SOURCES`): (paper) lr 1e-4, LoRA
     r=32/alpha=64, batches 2,560 / 640, one Stage II epoch, lambda 1/1, CLS query pooling, Matryoshka training of a
     trained document tower (Eq. 4), the truncate bridge; (code) tau 0.1 / 0.02 (the paper gives no temperature);
@@ -184,11 +184,8 @@ class MARConfig(RecipeConfig):
         "lora_alpha",
     )
     non_negative_fields: ClassVar[tuple[str, ...]] = (
-        *RecipeConfig.non_negative_fields,
-        "max_train_examples",
-        "num_negatives",
+        *PairsRecipeConfig.non_negative_fields,
         "num_hard_negatives",
-        "mine_range_min",
         "stage1_mse_weight",
         "stage1_contrastive_weight",
         "alignment_max_texts",
@@ -208,13 +205,7 @@ class MARConfig(RecipeConfig):
     query_max_length: int = 128
     document_max_length: int = 512
     padding_side: Literal["left", "right"] = "left"
-    train_data: str = ""
-    train_split: str = "train"
-    max_train_examples: int = 0
-    num_negatives: int = 0
     num_hard_negatives: int = 1
-    mine_range_min: int = 10
-    mine_margin: float | None = 0.05
     alignment_data: list[str] | str = ""
     alignment_max_texts: int = 0
     alignment_max_length: int = 0
@@ -472,19 +463,6 @@ def _encode_targets(config: MARConfig, view, texts: list[str], *, route: str):
 
 
 # ------------------------------------------------------------------------------------------------------------ data
-def _training_pairs(config: MARConfig):
-    """``anchor``, ``positive`` and the ``negative_i`` columns the data supplies (``num_negatives``)."""
-    if not config.train_data:
-        raise ConfigError("train_data is required (a .jsonl / .tsv / .csv file or a BEIR folder)")
-    return load_training_pairs(
-        config.train_data,
-        split=config.train_split,
-        num_negatives=config.num_negatives,
-        max_examples=config.max_train_examples,
-        seed=config.seed,
-    )
-
-
 def _alignment_texts(config: MARConfig, pairs) -> list[str]:
     """Stage I's texts: ``alignment_data``, or the distinct queries and documents of the training pairs; a seeded
     sample of ``alignment_max_texts``."""
@@ -773,7 +751,7 @@ def train_mar(config: MARConfig) -> str:
     kind = settings["document_kind"]
     run = RunFolder.for_config(config)
     seed_everything(config.seed)
-    data = _training_pairs(config)
+    data = config.load_train_pairs()
     pairs = data.select_columns(["anchor", "positive"])
     # read (and check) the alignment corpus before any model is trained
     texts = _alignment_texts(config, pairs) if config.run_stage1 and not config.alignment_index else []
