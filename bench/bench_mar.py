@@ -60,6 +60,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--document-max-length", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=128, help="Stage I batch (the paper: 2,560)")
     parser.add_argument("--stage1-epochs", type=float, default=2.0)
+    parser.add_argument("--stage1-learning-rate", type=float, default=2e-4)
     parser.add_argument("--step-time-steps", type=int, default=4, help="Stage I steps timed, cached vs live")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--speed-rounds", type=int, default=3, help="rounds of the query speed pass (median)")
@@ -197,7 +198,7 @@ def mar_config(args: argparse.Namespace, name: str, cache_dir: Path, **overrides
         mine_range_min=5,
         stage1_batch_size=args.batch_size,
         stage1_epochs=args.stage1_epochs,
-        stage1_learning_rate=2e-4,
+        stage1_learning_rate=args.stage1_learning_rate,
         stage1_temperature=0.1,
         stage2_batch_size=32,
         stage2_epochs=1,
@@ -402,7 +403,8 @@ def main() -> None:
         "goal": {"half_gap_mean": minilm_mean + (document - minilm_mean) / 2, "paper_98pct_mean": 0.98 * document},
         "settings": {"document_max_length": args.document_max_length, "query_max_length": args.query_max_length,
                      "truncate_dim": 384, "alignment_size": args.alignment_size, "stage2_pairs": args.stage2_pairs,
-                     "stage1_epochs": args.stage1_epochs, "stage1_batch_size": args.batch_size},
+                     "stage1_epochs": args.stage1_epochs, "stage1_batch_size": args.batch_size,
+                     "stage1_learning_rate": args.stage1_learning_rate},
         **extra,
         "device_encoding": json.loads((args.device_vectors / "report.json").read_text())
         if args.device_vectors else None,

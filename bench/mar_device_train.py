@@ -32,6 +32,8 @@ def main() -> None:
                                                                    "alignment.jsonl, texts.json.gz)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--step-time-steps", type=int, default=20)
+    parser.add_argument("--stage1-epochs", type=float, default=2.0)
+    parser.add_argument("--stage1-learning-rate", type=float, default=2e-4)
     cli = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     import bench_mar
@@ -49,7 +51,8 @@ def main() -> None:
     args = argparse.Namespace(
         work_dir=work_dir, data_dir=data_dir, query_model=str(cli.bundle / "models" / "minilm"),
         document_model="/tmp/bench_models/embeddinggemma-300m", alignment_size=20000, stage2_pairs=4000,
-        query_max_length=64, document_max_length=256, batch_size=128, stage1_epochs=2.0, seed=42,
+        query_max_length=64, document_max_length=256, batch_size=128, stage1_epochs=cli.stage1_epochs,
+        stage1_learning_rate=cli.stage1_learning_rate, seed=42,
     )
     queries = json.loads(gzip.decompress((cli.bundle / "data" / "texts.json.gz").read_bytes()))["groups"][
         "eval_queries"]["texts"]
