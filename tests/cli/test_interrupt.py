@@ -24,8 +24,11 @@ def test_sigint_during_a_command_is_one_line(tmp_path):
         models_command.run_list = slow  # registered by add_arguments when main() builds the parser
         sys.exit(cli.main(["models", "list"]))
     """))
+    # a terminal's Ctrl-C reaches a foreground program; a test run started in the background (`cmd &`) inherits an
+    # ignored SIGINT, which Python then keeps ignoring: give the command the disposition it has in a terminal
     proc = subprocess.Popen([sys.executable, str(driver)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert proc.stdout.readline().strip() == "started"
     time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
