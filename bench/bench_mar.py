@@ -232,6 +232,11 @@ def load(path: Path):
     return SentenceTransformer(str(path), device="cpu")
 
 
+def seconds_per_step(info: dict) -> float:
+    """A stage's training-loop seconds per optimizer step, from what ``RunFolder.train`` recorded."""
+    return info["train_runtime_s"] / info["global_step"]
+
+
 def stage1_step_seconds(args: argparse.Namespace, cache_dir: Path, steps: int) -> dict[str, float]:
     """Seconds per Stage I step (same batch, same texts) with cached targets and with the live frozen tower."""
     result = {}
@@ -240,7 +245,7 @@ def stage1_step_seconds(args: argparse.Namespace, cache_dir: Path, steps: int) -
                             stage1_max_steps=steps, alignment_max_texts=steps * args.batch_size)
         model_dir = train(config)
         info = json.loads((model_dir.parent / "stages" / "stage1" / "STAGE_DONE").read_text())
-        result[targets] = info["train_runtime_s"] / info["global_step"]
+        result[targets] = seconds_per_step(info)
     return result
 
 
@@ -304,8 +309,7 @@ def score_device_rows(args: argparse.Namespace, tasks: dict, rows: dict, extra: 
     runs = report["runs"]
     step_seconds = {"device": report["gpu"]}
     for targets in ("cached", "live"):
-        info = runs[f"step_time_{targets}"]["stages"]["stage1"]
-        step_seconds[targets] = info["train_runtime_s"] / info["global_step"]
+        step_seconds[targets] = seconds_per_step(runs[f"step_time_{targets}"]["stages"]["stage1"])
     if args.decoder_rows is not None:
         decoder = score_rows(args.decoder_rows, texts, tasks, list(DECODER_ROWS))
         extra["decoder_rows"] = {DECODER_ROWS[name]: row for name, row in decoder.items()}

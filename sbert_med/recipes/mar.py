@@ -341,13 +341,10 @@ def _train(
         prompts=prompts or None,
     )
     trainer = MedTrainer(model=model, args=args, train_dataset=train, loss=loss)
-    start = time.perf_counter()
     info = stage.run.train(trainer, stage=stage.name)
-    seconds = time.perf_counter() - start
-    steps = max(1, info["global_step"])
-    # wall time of the training loop (model loading and target encoding excluded; a resumed stage counts only its
-    # last session's time, per step of the whole stage), recorded in STAGE_DONE
-    return {**info, "train_seconds": round(seconds, 3), "seconds_per_step": round(seconds / steps, 4)}
+    # the training loop's own runtime (RunFolder.train records it; model loading and target encoding excluded; a
+    # resumed stage counts only its last session's time, per step of the whole stage), recorded in STAGE_DONE
+    return {**info, "seconds_per_step": round((info["train_runtime_s"] or 0.0) / max(1, info["global_step"]), 4)}
 
 
 def _device(config: MARConfig) -> str | None:
