@@ -223,6 +223,21 @@ def parse_cardioembed_paraphrase(output: str) -> dict:
     return {"paraphrase": paraphrase.strip()}
 
 
+_LEADING_LABEL = re.compile(r"^\s*(?:paraphrase|rewritten sentence|sentence|answer)\s*:\s*", re.IGNORECASE)
+
+
+def parse_textbook_paraphrase(output: str) -> dict:
+    """A plain reply: its first non-empty line, with a leading ``Paraphrase:`` label and wrapping quotes removed.
+    Rejected under 3 words."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()] if isinstance(output, str) else []
+    if not lines:
+        raise OutputRejected("empty output")
+    paraphrase = _LEADING_LABEL.sub("", lines[0]).strip().strip('"').strip()
+    if len(paraphrase.split()) < 3:
+        raise OutputRejected(f"paraphrase must have at least 3 words, got {paraphrase!r}")
+    return {"paraphrase": paraphrase}
+
+
 def parse_mar_relevance(output: str) -> dict:
     value = extract_json(output, expect=dict)
     grade = value.get("grade")
@@ -236,5 +251,6 @@ PARSERS = {
     "medembed_queries": parse_medembed_queries,
     "medline_queries": parse_medline_queries,
     "cardioembed_paraphrase": parse_cardioembed_paraphrase,
+    "textbook_paraphrase": parse_textbook_paraphrase,
     "mar_relevance": parse_mar_relevance,
 }

@@ -20,3 +20,9 @@ def word_ngrams(text: str, n: int) -> set[str]:
     if len(words) < n:
         return {" ".join(words)} if words else set()
     return {" ".join(words[start : start + n]) for start in range(len(words) - n + 1)}
+
+
+def word_overlap(first: str, second: str) -> float:
+    """Jaccard overlap of the two texts' normalised word sets (1.0: the same words, order ignored)."""
+    a, b = set(normalize_for_match(first).split()), set(normalize_for_match(second).split())
+    return len(a & b) / len(a | b) if a | b else 1.0

@@ -21,7 +21,14 @@ from sbert_med.training import MedTrainer, RunFolder, finalize_model, seed_every
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CardioEmbedConfig", "build_paraphrase_pairs", "evaluate_paraphrase_retrieval", "train_cardioembed"]
+__all__ = [
+    "CardioEmbedConfig",
+    "build_paraphrase_pairs",
+    "evaluate_paraphrase_retrieval",
+    "llm_paraphrases",
+    "llm_test_pairs",
+    "train_cardioembed",
+]
 
 
 @dataclasses.dataclass
@@ -36,7 +43,18 @@ class CardioEmbedConfig(RecipeConfig):
             (``paraphrases_file``). ``"rules"``: LLM-free surface rewrites (CPU stand-in; easier than LLM
             paraphrases, see :mod:`sbert_med.recipes.paraphrase_rules`).
         paraphrases_file: JSONL of ``{"anchor": ..., "positive": ...}`` for ``paraphrases="file"``.
-        generator_model: Causal LM for ``paraphrases="llm"``.
+        generator_model: Causal LM for ``paraphrases="llm"`` and ``test_paraphrases="llm"``.
+        paraphrase_prompt: Prompt of the LLM paraphrases: ``cardioembed_paraphrase`` (JSON reply, for capable
+            generators) or ``textbook_paraphrase`` (plain one-line reply after a worked example, for 135M-0.5B local
+            models, which rarely write valid JSON). Ours.
+        generator_max_new_tokens: Token limit of one paraphrase (ours: one sentence).
+        generator_batch_size: Prompts per generation batch (ours).
+        test_paraphrases: Positives of the held-out test pairs. ``"same"``: from ``paraphrases``. ``"llm"``: written
+            by ``generator_model`` for the test sentences only (journaled in ``output_dir/data``), so that a CPU run
+            can train on cheap rule rewrites and still be measured on LLM paraphrases (ours).
+        test_max_word_overlap: Test pairs whose paraphrase shares more than this fraction of its words with its
+            sentence (Jaccard of word sets) are left out of the pool, so that what is left cannot be matched by
+            shared words alone. 1.0 keeps every pair (ours). The pool size and mean overlap go into the results.
         max_sentences: If > 0, a seeded sample of this many sentences (before the split).
         min_words: Sentences with fewer words are skipped.
         val_fraction: Fraction of pairs held out for validation (evaluated during training).
@@ -55,7 +73,8 @@ class CardioEmbedConfig(RecipeConfig):
     recipe: ClassVar[str] = "cardioembed"
     input_fields: ClassVar[tuple[str, ...]] = ("sentences_file", "paraphrases_file")
     positive_fields: ClassVar[tuple[str, ...]] = (
-        *RecipeConfig.positive_fields, "max_seq_length", "lora_r", "lora_alpha", "temperature"
+        *RecipeConfig.positive_fields, "max_seq_length", "lora_r", "lora_alpha", "temperature",
+        "generator_max_new_tokens", "generator_batch_size", "test_max_word_overlap"
     )
     non_negative_fields: ClassVar[tuple[str, ...]] = (
         *RecipeConfig.non_negative_fields, "max_sentences", "min_words", "lora_dropout"
@@ -67,6 +86,11 @@ class CardioEmbedConfig(RecipeConfig):
     paraphrases: Literal["llm", "file", "rules"] = "llm"
     paraphrases_file: str | None = None
     generator_model: str | None = None
+    paraphrase_prompt: str = "cardioembed_paraphrase"
+    generator_max_new_tokens: int = 96
+    generator_batch_size: int = 8
+    test_paraphrases: Literal["same", "llm"] = "same"
+    test_max_word_overlap: float = 1.0
     max_sentences: int = 0
     min_words: int = 5
     val_fraction: float = 0.083
@@ -91,6 +115,10 @@ class CardioEmbedConfig(RecipeConfig):
             raise ConfigError("paraphrases='file' needs paraphrases_file")
         if self.paraphrases == "llm" and not self.generator_model:
             raise ConfigError("paraphrases='llm' needs generator_model (or use paraphrases='file' / 'rules')")
+        if self.test_paraphrases == "llm" and not self.generator_model:
+            raise ConfigError("test_paraphrases='llm' needs generator_model")
+        if self.test_max_word_overlap > 1:
+            raise ConfigError(f"test_max_word_overlap must be in (0, 1], got {self.test_max_word_overlap!r}")
         if not 0 < self.val_fraction + self.test_fraction < 1:
             raise ConfigError("val_fraction + test_fraction must be between 0 and 1")
         if self.temperature <= 0:
@@ -138,17 +166,66 @@ def build_paraphrase_pairs(config: CardioEmbedConfig) -> list[dict[str, str]]:
             for s in sentences
         ]
         return [p for p in pairs if p["positive"] != p["anchor"]]
+    return llm_paraphrases(sentences, config, journal_name="paraphrases.jsonl")
+
+
+def llm_paraphrases(sentences: list[str], config: CardioEmbedConfig, *, journal_name: str) -> list[dict[str, str]]:
+    """``[{anchor, positive, generator}]``: one paraphrase per sentence by ``generator_model`` (journaled in
+    ``output_dir/data/<journal_name>``, so a rerun generates only what is missing); sentences whose reply is
+    rejected or copies the sentence are left out."""
     from datasets import Dataset
 
     from sbert_med.data import generate_paraphrases
     from sbert_med.data.llm import TransformersGenerator
 
-    generator = TransformersGenerator(config.generator_model, seed=config.seed)
-    dataset = Dataset.from_dict({"_id": [f"s{i}" for i in range(len(sentences))], "text": sentences})
-    generated = generate_paraphrases(
-        dataset, generator=generator, journal_path=Path(config.output_dir) / "data" / "paraphrases.jsonl"
+    generator = TransformersGenerator(
+        config.generator_model,
+        seed=config.seed,
+        max_new_tokens=config.generator_max_new_tokens,
+        batch_size=config.generator_batch_size,
+        device="cpu" if config.use_cpu else None,
+        show_progress_bar=config.show_progress_bar,
     )
+    dataset = Dataset.from_dict({"_id": [f"s{i}" for i in range(len(sentences))], "text": sentences})
+    generated, report = generate_paraphrases(
+        dataset,
+        generator=generator,
+        prompt=config.paraphrase_prompt,
+        journal_path=Path(config.output_dir) / "data" / journal_name,
+        return_report=True,
+    )
+    logger.info("LLM paraphrases (%s): %d of %d sentences, dropped %s", journal_name, len(generated),
+                len(sentences), dict(report.dropped))
     return [{"anchor": r["anchor"], "positive": r["positive"], "generator": r["generator"]} for r in generated]
+
+
+def llm_test_pairs(test: list[dict], config: CardioEmbedConfig) -> tuple[list[dict], dict]:
+    """The held-out test pairs with LLM paraphrases as positives (``test_paraphrases="llm"``), those over
+    ``test_max_word_overlap`` left out; and what was done: counts and the mean word overlap of the rule/file
+    positives they replace and of the kept LLM ones."""
+    from sbert_med.data.text_normalize import word_overlap
+
+    generated = llm_paraphrases([p["anchor"] for p in test], config, journal_name="test_paraphrases.jsonl")
+    kept = [p for p in generated if word_overlap(p["anchor"], p["positive"]) <= config.test_max_word_overlap]
+    if len(kept) < 2:
+        raise ValueError(
+            f"test_paraphrases='llm': only {len(kept)} usable LLM paraphrases of {len(test)} test sentences "
+            f"(test_max_word_overlap {config.test_max_word_overlap}); raise test_fraction or the overlap limit"
+        )
+
+    def mean_overlap(pairs: list[dict]) -> float:
+        return round(sum(word_overlap(p["anchor"], p["positive"]) for p in pairs) / len(pairs), 4)
+
+    return kept, {
+        "sentences": len(test),
+        "generated": len(generated),
+        "kept": len(kept),
+        "dropped_over_word_overlap": len(generated) - len(kept),
+        "max_word_overlap": config.test_max_word_overlap,
+        "mean_word_overlap": {"replaced_positives": mean_overlap(test), "llm_paraphrases_kept": mean_overlap(kept)},
+        "generator": config.generator_model,
+        "prompt": config.paraphrase_prompt,
+    }
 
 
 def _split(pairs: list[dict], config: CardioEmbedConfig) -> dict[str, list[dict]]:
@@ -240,6 +317,9 @@ def train_cardioembed(config: CardioEmbedConfig) -> str:
     seed_everything(config.seed)
     out = run.path
     split = _split(pairs if pairs is not None else build_paraphrase_pairs(config), config)
+    test_paraphrases = None
+    if config.test_paraphrases == "llm":
+        split["test"], test_paraphrases = llm_test_pairs(split["test"], config)
     logger.info("CardioEmbed pairs: %s", {k: len(v) for k, v in split.items()})
     model, base_length = _build_model(config)
     results_path = out / "results.json"
@@ -271,6 +351,8 @@ def train_cardioembed(config: CardioEmbedConfig) -> str:
         pool_size=len(split["test"]),
         sizes={k: len(v) for k, v in split.items()},
         paraphrase_source=config.paraphrases,
+        test_paraphrase_source=config.test_paraphrases if config.test_paraphrases == "llm" else config.paraphrases,
+        test_paraphrases=test_paraphrases,
         generator=split["train"][0]["generator"] if split["train"] else None,
         train=info,
     )

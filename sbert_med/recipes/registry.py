@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sbert_med.recipes.config import ConfigError, RecipeConfig, parse_overrides, read_config_file
 
-__all__ = ["RECIPES", "get_recipe", "load_recipe_config", "run_recipe"]
+__all__ = ["PIPELINES", "RECIPES", "get_recipe", "load_recipe_config", "pipeline_of", "run_recipe"]
 
 #: recipe name (the ``recipe:`` key of a config file) -> module implementing it
 RECIPES = {
@@ -17,6 +17,12 @@ RECIPES = {
     "cardioembed": "sbert_med.recipes.cardioembed",
     "mar": "sbert_med.recipes.mar",
     "medeir": "sbert_med.recipes.medeir",
+}
+
+#: recipe name -> module of a multi-step pipeline (data generation + training + evaluation) with its own config
+#: schema and a ``run_pipeline_file(path, *, data_dir, output_dir, until)`` function
+PIPELINES = {
+    "medembed_synthetic": "sbert_med.recipes.synthetic_pipeline",
 }
 
 
@@ -36,15 +42,20 @@ def get_recipe(name: str) -> tuple[type[RecipeConfig], Callable[[RecipeConfig], 
     return config_classes[0], train_fn
 
 
+def pipeline_of(path: str | Path) -> str | None:
+    """The pipeline module named by a config file's ``recipe:`` key, or ``None`` for a plain recipe config."""
+    return PIPELINES.get(read_config_file(path).get("recipe"))
+
+
 def load_recipe_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RecipeConfig:
     """Load a config file whose ``recipe:`` key names the recipe, applying ``key=value`` overrides."""
     data = read_config_file(path)
     data.update(parse_overrides(overrides))
     name = data.get("recipe")
     if name is None:
-        raise ConfigError(f"{path}: missing key 'recipe' (one of {sorted(RECIPES)})")
+        raise ConfigError(f"{path}: missing key 'recipe' (one of {sorted(RECIPES | PIPELINES)})")
     if name not in RECIPES:
-        raise ConfigError(f"{path}: key 'recipe' must be one of {sorted(RECIPES)}, got {name!r}")
+        raise ConfigError(f"{path}: key 'recipe' must be one of {sorted(RECIPES | PIPELINES)}, got {name!r}")
     config_class, _ = get_recipe(name)
     return config_class.from_dict(data, source=str(path))
 

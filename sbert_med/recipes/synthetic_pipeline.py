@@ -849,6 +849,31 @@ def _call_evaluate(model_path: str, tasks: list[EvalTask], max_seq_length: int, 
 
 
 # ---------------------------------------------------------------------------------------------------------- main
+def run_pipeline_file(path: str | os.PathLike, *, data_dir: str | None = None, output_dir: str | None = None,
+                      max_documents: int | None = None, until: str | None = None,
+                      new_generation: bool = True) -> dict:
+    """Run (or resume) the pipeline of a YAML file; returns its data card. Used by ``sbert-med train`` and ``main``.
+
+    Args:
+        path: The pipeline YAML (``recipe: medembed_synthetic``).
+        data_dir: Replaces ``${DATA_DIR}`` in the config's paths.
+        output_dir: Overrides the config's ``output_dir``.
+        max_documents: Overrides ``documents.max_documents``.
+        until: Stop after this step (one of :data:`STEPS`).
+        new_generation: ``False``: use only the queries already in the generation journal.
+    """
+    config = load_pipeline_config(path, data_dir=data_dir)
+    if output_dir:
+        config.output_dir = output_dir
+    if max_documents is not None:
+        if max_documents < 1:
+            raise PipelineError(f"--max-documents must be >= 1, got {max_documents}")
+        config.documents.max_documents = max_documents
+    pipeline = SyntheticPipeline(config)
+    pipeline.new_generation = new_generation
+    return pipeline.run(until=until)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sbert_med.recipes.synthetic_pipeline",
                                      description="MedEmbed from documents: generate, clean, train, evaluate.")
@@ -863,16 +888,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
-        config = load_pipeline_config(args.config, data_dir=args.data_dir)
-        if args.output_dir:
-            config.output_dir = args.output_dir
-        if args.max_documents is not None:
-            if args.max_documents < 1:
-                raise PipelineError(f"--max-documents must be >= 1, got {args.max_documents}")
-            config.documents.max_documents = args.max_documents
-        pipeline = SyntheticPipeline(config)
-        pipeline.new_generation = not args.no_new_generation
-        card = pipeline.run(until=args.until)
+        card = run_pipeline_file(args.config, data_dir=args.data_dir, output_dir=args.output_dir,
+                                 max_documents=args.max_documents, until=args.until,
+                                 new_generation=not args.no_new_generation)
     except (PipelineError, ValueError, OSError) as exc:  # OSError: files, model folders
         print(f"error: {exc}".splitlines()[0], file=sys.stderr)
         return 2

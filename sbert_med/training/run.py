@@ -58,6 +58,7 @@ NEUTRAL_KEYS = frozenset(
         "logging_steps",
         "save_steps",
         "save_total_limit",
+        "cache_dir",  # where encoded vectors are kept: they are keyed by model, text, prompt and width, not by place
     }
 )
 

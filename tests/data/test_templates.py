@@ -12,7 +12,7 @@ from sbert_med.data.templates import OutputRejected
 
 def test_packaged_prompts_and_versions():
     assert available_prompts() == {"cardioembed_paraphrase": [1], "mar_relevance": [1], "medembed_queries": [1],
-                                 "medline_queries": [1]}
+                                 "medline_queries": [1], "textbook_paraphrase": [1]}
     prompt = load_prompt("medembed_queries")
     assert (prompt.name, prompt.version, prompt.fields) == ("medembed_queries", 1, ("text",))
     messages = prompt.format(text="Sepsis treated with vancomycin.")
@@ -58,3 +58,16 @@ def test_paraphrase_and_grade_parsing():
         grade.parse('{"grade": "E"}')
     with pytest.raises(OutputRejected, match="expected a JSON dict"):
         grade.parse('["S"]')
+
+
+def test_textbook_paraphrase_plain_reply():
+    prompt = load_prompt("textbook_paraphrase")
+    messages = prompt.format(text="The SA node sets the heart rate.")
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+    assert messages[-1]["content"].endswith("Sentence: The SA node sets the heart rate.")
+    reply = 'Paraphrase: "The heart rate is set by the SA node."\nThis keeps the meaning.'
+    assert prompt.parse(reply) == {"paraphrase": "The heart rate is set by the SA node."}
+    with pytest.raises(OutputRejected, match="at least 3 words"):
+        prompt.parse("Paraphrase: SA node")
+    with pytest.raises(OutputRejected, match="empty output"):
+        prompt.parse("  \n ")

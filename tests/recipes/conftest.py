@@ -27,6 +27,26 @@ QA = [
 
 
 @pytest.fixture
+def trainer_calls(monkeypatch):
+    """``trainer_calls(recipe_module, pick)``: a dict that receives, for every trainer the module builds, its run
+    folder's name (``init_query``, ``stage1``, ``stage2``, ...) -> ``pick(keyword arguments of the trainer)``."""
+    from sbert_med.training import MedTrainer
+
+    def record(module, pick):
+        seen = {}
+
+        class Recording(MedTrainer):
+            def __init__(self, *args, **kwargs):
+                seen[Path(kwargs["args"].output_dir).name] = pick(kwargs)
+                super().__init__(*args, **kwargs)
+
+        monkeypatch.setattr(module, "MedTrainer", Recording)
+        return seen
+
+    return record
+
+
+@pytest.fixture
 def qa_pairs_tsv(tmp_path):
     """A small (query, document) TSV in the layout of MedQuAD's train_pairs.tsv."""
     path = tmp_path / "pairs.tsv"

@@ -165,20 +165,11 @@ def test_live_stage1_and_document_route_targets(tmp_path, tiny_encoder_path, tin
     assert [p["key"]["route"] for p in producers] == ["document"]
 
 
-def test_alignment_data_feeds_stage1(tmp_path, tiny_encoder_path, tiny_st_document, qa_pairs_tsv, monkeypatch):
+def test_alignment_data_feeds_stage1(tmp_path, tiny_encoder_path, tiny_st_document, qa_pairs_tsv, trainer_calls):
     """Stage I trains on alignment_data (a seeded sample of alignment_max_texts), not on the training pairs."""
-    from sbert_med.training import MedTrainer
-
     corpus = tmp_path / "align.txt"
     corpus.write_text("\n".join(f"alignment sentence number {i} about the kidney" for i in range(30)))
-    seen = {}
-
-    class Recording(MedTrainer):
-        def __init__(self, *args, **kwargs):
-            seen[Path(kwargs["args"].output_dir).name] = kwargs["train_dataset"]
-            super().__init__(*args, **kwargs)
-
-    monkeypatch.setattr(mar_module, "MedTrainer", Recording)
+    seen = trainer_calls(mar_module, lambda kwargs: kwargs["train_dataset"])
     config = _config(tmp_path, tiny_encoder_path, tiny_st_document, qa_pairs_tsv, run_init=False, run_stage2=False,
                      alignment_data=[str(corpus)], alignment_max_texts=12)
     train_mar(config)
@@ -221,21 +212,12 @@ def test_alignment_index_without_reader_is_a_config_error(tmp_path, tiny_encoder
 
 
 def test_decoder_initialisation_trains_nested_widths(tmp_path, tiny_encoder_path, tiny_decoder_path, qa_pairs_tsv,
-                                                     monkeypatch):
+                                                     trainer_calls):
     """A trained (decoder) document tower's initialisation is MatryoshkaLoss over MNRL at the document width, the
     query width and below, averaged (paper Eq. 4); [] turns it off."""
     from sentence_transformers.sentence_transformer.losses import MatryoshkaLoss, MultipleNegativesRankingLoss
 
-    from sbert_med.training import MedTrainer
-
-    seen = {}
-
-    class Recording(MedTrainer):
-        def __init__(self, *args, **kwargs):
-            seen[Path(kwargs["args"].output_dir).name] = kwargs["loss"]
-            super().__init__(*args, **kwargs)
-
-    monkeypatch.setattr(mar_module, "MedTrainer", Recording)
+    seen = trainer_calls(mar_module, lambda kwargs: kwargs["loss"])
     config = _config(tmp_path / "a", tiny_encoder_path, tiny_decoder_path, qa_pairs_tsv, run_stage1=False,
                      run_stage2=False)
     assert resolved_settings(config)["document_kind"] == "decoder"
@@ -273,22 +255,13 @@ def test_vectors_cached_by_the_standalone_document_model_are_reused(tmp_path, ti
 
 
 def test_sentence_transformers_document_tower_can_be_trained(tmp_path, tiny_encoder_path, tiny_st_document,
-                                                             qa_pairs_tsv, monkeypatch):
+                                                             qa_pairs_tsv, trainer_calls):
     """run_init_document / freeze_document switch an existing embedding model to the paper's treatment: initialised
     with LoRA and Matryoshka (its own prompts on anchors and positives), then trained in Stage II; it keeps its
     modules and document prompt."""
     from sentence_transformers.sentence_transformer.losses import MatryoshkaLoss
 
-    from sbert_med.training import MedTrainer
-
-    seen = {}
-
-    class Recording(MedTrainer):
-        def __init__(self, *args, **kwargs):
-            seen[Path(kwargs["args"].output_dir).name] = (kwargs["loss"], kwargs["args"].prompts)
-            super().__init__(*args, **kwargs)
-
-    monkeypatch.setattr(mar_module, "MedTrainer", Recording)
+    seen = trainer_calls(mar_module, lambda kwargs: (kwargs["loss"], kwargs["args"].prompts))
     config = _config(tmp_path, tiny_encoder_path, tiny_st_document, qa_pairs_tsv, run_init_document=True,
                      freeze_document=False)
     assert resolved_settings(config)["init_document"] and not resolved_settings(config)["freeze_document"]

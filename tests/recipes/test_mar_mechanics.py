@@ -109,20 +109,12 @@ def test_switch_errors(tmp_path, tiny_encoder_path, tiny_decoder_path, qa_pairs_
 
 
 def test_document_learning_rates_reach_the_trainer(tmp_path, tiny_encoder_path, tiny_decoder_path, qa_pairs_tsv,
-                                                   monkeypatch):
+                                                   trainer_calls):
     """init_document_learning_rate sets the document LoRA's rate in the initialisation; Stage II maps
     stage2_document_learning_rate onto the document route's parameters with learning_rate_mapping."""
     from sbert_med.recipes import mar
-    from sbert_med.training import MedTrainer
 
-    seen = {}
-
-    class Recording(MedTrainer):
-        def __init__(self, *args, **kwargs):
-            seen[Path(kwargs["args"].output_dir).name] = kwargs["args"]
-            super().__init__(*args, **kwargs)
-
-    monkeypatch.setattr(mar, "MedTrainer", Recording)
+    seen = trainer_calls(mar, lambda kwargs: kwargs["args"])
     config = _config(
         tmp_path,
         tiny_encoder_path,
@@ -140,23 +132,15 @@ def test_document_learning_rates_reach_the_trainer(tmp_path, tiny_encoder_path, 
     assert seen["stage2"].learning_rate_mapping == {r"sub_modules\.document\.": 3e-3}
 
 
-def test_supplied_negatives_reach_stage2(tmp_path, tiny_encoder_path, tiny_decoder_path, tiny_corpus, monkeypatch):
+def test_supplied_negatives_reach_stage2(tmp_path, tiny_encoder_path, tiny_decoder_path, tiny_corpus, trainer_calls):
     """Negatives in the training data are Stage II's hard negatives (nothing is mined over them)."""
     from sbert_med.recipes import mar
-    from sbert_med.training import MedTrainer
 
     rows = [{"query": f"question {i}: {t[:30]}", "pos": [t], "neg": [tiny_corpus[(i + 3) % 8]]}
             for i, t in enumerate(tiny_corpus)]
     path = tmp_path / "triplets.jsonl"
     path.write_text("\n".join(json.dumps(row) for row in rows))
-    seen = {}
-
-    class Recording(MedTrainer):
-        def __init__(self, *args, **kwargs):
-            seen[Path(kwargs["args"].output_dir).name] = kwargs["train_dataset"]
-            super().__init__(*args, **kwargs)
-
-    monkeypatch.setattr(mar, "MedTrainer", Recording)
+    seen = trainer_calls(mar, lambda kwargs: kwargs["train_dataset"])
     config = _config(tmp_path, tiny_encoder_path, tiny_decoder_path, str(path), run_init=False, run_stage1=False,
                      num_negatives=1)
     train_mar(config)

@@ -139,3 +139,24 @@ def test_config_errors_are_one_line(tmp_path, capsys):
     with pytest.raises(PipelineError, match=r"evaluation task 'nf': path .* needs --data-dir"):
         load_pipeline_config(bad)
     assert load_pipeline_config(bad, data_dir="/data").evaluation[0].path == "/data/nfcorpus"
+
+
+def test_sbert_med_train_runs_the_pipeline_config(tmp_path, tiny_encoder_path, capsys):
+    """``sbert-med train synthetic.yaml`` runs the pipeline (here up to ``generate``); a rerun asks the generator
+    nothing; ``--set`` is refused, not ignored."""
+    from sbert_med.cli import main as cli_main
+
+    with ChatServer() as server:
+        config = write_config(tmp_path, server.base_url, tiny_encoder_path)
+        assert cli_main(["train", str(config), "--until", "generate"]) == 0
+        first = len(server.requests)
+        assert cli_main(["train", str(config), "--until", "generate"]) == 0
+        assert len(server.requests) == first == len(TOPICS) - 2
+    printed = capsys.readouterr().out
+    funnel = json.loads(printed[printed.rindex('{\n  "funnel"'):])["funnel"]
+    assert [entry["step"] for entry in funnel] == ["documents", "scrub", "generate"]
+    assert funnel[2]["rows_out"] == 3 * (len(TOPICS) - 2)
+    assert cli_main(["train", str(config), "--set", "seed=1"]) == 2
+    assert "--set is not supported for pipeline configs" in capsys.readouterr().err
+    assert cli_main(["train", str(config), "--until", "mining"]) == 2
+    assert "--until must be one of" in capsys.readouterr().err

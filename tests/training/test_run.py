@@ -13,7 +13,8 @@ CONFIG = {"recipe": "medembed", "model": "m", "epochs": 1.0, "output_dir": "a", 
 
 
 def test_hash_ignores_where_and_how_often():
-    moved = {**CONFIG, "output_dir": "b", "resume": True, "save_steps": 7, "show_progress_bar": False}
+    moved = {**CONFIG, "output_dir": "b", "resume": True, "save_steps": 7, "show_progress_bar": False,
+             "cache_dir": "/elsewhere/vectors"}
     assert config_hash(moved) == config_hash(CONFIG)
     assert config_hash({**CONFIG, "epochs": 2.0}) != config_hash(CONFIG)
 
