@@ -162,7 +162,7 @@ def main() -> None:
     parser.add_argument("--data-dir", default=str(SHARED_DATA))
     parser.add_argument("--work-dir", default=str(ROOT / "bench" / "_work" / "synthetic"))
     parser.add_argument("--medline", nargs="+", help="MEDLINE XML files (default: the config's)")
-    parser.add_argument("--documents", type=int, help="abstracts (default: the config's, 1,200)")
+    parser.add_argument("--documents", type=int, help="abstracts (default: the config's documents.max_documents)")
     parser.add_argument("--until", help="stop after this pipeline step")
     parser.add_argument("--no-new-generation", action="store_true",
                         help="use only the queries already generated (a deadline; the generating job may go on)")
