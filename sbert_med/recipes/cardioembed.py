@@ -47,7 +47,7 @@ class CardioEmbedConfig(RecipeConfig):
         paraphrase_prompt: Prompt of the LLM paraphrases: ``cardioembed_paraphrase`` (JSON reply, for capable
             generators) or ``textbook_paraphrase`` (plain one-line reply after a worked example, for 135M-0.5B local
             models, which rarely write valid JSON). Ours.
-        generator_max_new_tokens: Token limit of one paraphrase (ours: one sentence).
+        generator_max_new_tokens: Token limit of one reply (ours: one long sentence in a JSON object).
         generator_batch_size: Prompts per generation batch (ours).
         test_paraphrases: Positives of the held-out test pairs. ``"same"``: from ``paraphrases``. ``"llm"``: written
             by ``generator_model`` for the test sentences only (journaled in ``output_dir/data``), so that a CPU run
@@ -87,7 +87,7 @@ class CardioEmbedConfig(RecipeConfig):
     paraphrases_file: str | None = None
     generator_model: str | None = None
     paraphrase_prompt: str = "cardioembed_paraphrase"
-    generator_max_new_tokens: int = 96
+    generator_max_new_tokens: int = 160
     generator_batch_size: int = 8
     test_paraphrases: Literal["same", "llm"] = "same"
     test_max_word_overlap: float = 1.0
