@@ -36,7 +36,6 @@ def main() -> None:
     args = parser.parse_args()
     from sentence_transformers import SentenceTransformer
 
-    from sbert_med.data.text_normalize import word_overlap
     from sbert_med.models import resolve_model
     from sbert_med.recipes import cardioembed as recipe
     from sbert_med.recipes import load_recipe_config
@@ -60,9 +59,6 @@ def main() -> None:
              "rule rewrites (all held-out)": split["test"]}
     models = {"SmolLM2-135M base (EOS pooling)": recipe.build_cardioembed_model(config),
               "cpu.yaml trained": SentenceTransformer(model_dir, device="cpu")}
-    def mean_overlap(pool: list[dict]) -> float:
-        return round(sum(word_overlap(p["anchor"], p["positive"]) for p in pool) / len(pool), 4)
-
     rows = {}
     for model_name, model in models.items():
         model.max_seq_length = config.max_seq_length
@@ -74,7 +70,8 @@ def main() -> None:
         "command": "python bench/bench_cardioembed.py --data-dir ../shared/data",
         "config": str(args.config.relative_to(REPO)) if args.config.is_relative_to(REPO) else str(args.config),
         "rows": rows,
-        "pools": {name: {"size": len(pool), "mean_word_overlap": mean_overlap(pool)} for name, pool in pools.items()},
+        "pools": {name: {"size": len(pool), "mean_word_overlap": recipe.mean_word_overlap(pool)}
+                  for name, pool in pools.items()},
         "test_paraphrases": trained_results["test_paraphrases"],
         "recipe_results": {key: trained_results[key] for key in ("base", "trained", "pool_size", "sizes")},
         "examples": [{"sentence": p["anchor"], "llm": p["positive"],

@@ -27,6 +27,7 @@ __all__ = [
     "evaluate_paraphrase_retrieval",
     "llm_paraphrases",
     "llm_test_pairs",
+    "mean_word_overlap",
     "train_cardioembed",
 ]
 
@@ -199,6 +200,13 @@ def llm_paraphrases(sentences: list[str], config: CardioEmbedConfig, *, journal_
     return [{"anchor": r["anchor"], "positive": r["positive"], "generator": r["generator"]} for r in generated]
 
 
+def mean_word_overlap(pairs: list[dict]) -> float:
+    """Mean word overlap (Jaccard of word sets) between each pair's anchor and positive, to 4 decimals."""
+    from sbert_med.data.text_normalize import word_overlap
+
+    return round(sum(word_overlap(p["anchor"], p["positive"]) for p in pairs) / len(pairs), 4)
+
+
 def llm_test_pairs(test: list[dict], config: CardioEmbedConfig) -> tuple[list[dict], dict]:
     """The held-out test pairs with LLM paraphrases as positives (``test_paraphrases="llm"``), those over
     ``test_max_word_overlap`` left out; and what was done: counts and the mean word overlap of the rule/file
@@ -213,16 +221,14 @@ def llm_test_pairs(test: list[dict], config: CardioEmbedConfig) -> tuple[list[di
             f"(test_max_word_overlap {config.test_max_word_overlap}); raise test_fraction or the overlap limit"
         )
 
-    def mean_overlap(pairs: list[dict]) -> float:
-        return round(sum(word_overlap(p["anchor"], p["positive"]) for p in pairs) / len(pairs), 4)
-
     return kept, {
         "sentences": len(test),
         "generated": len(generated),
         "kept": len(kept),
         "dropped_over_word_overlap": len(generated) - len(kept),
         "max_word_overlap": config.test_max_word_overlap,
-        "mean_word_overlap": {"replaced_positives": mean_overlap(test), "llm_paraphrases_kept": mean_overlap(kept)},
+        "mean_word_overlap": {"replaced_positives": mean_word_overlap(test),
+                              "llm_paraphrases_kept": mean_word_overlap(kept)},
         "generator": config.generator_model,
         "prompt": config.paraphrase_prompt,
     }
