@@ -66,13 +66,103 @@ def markdown(result: dict) -> str:
     for entry in result["funnel"]:
         dropped = ", ".join(f"{reason} {count}" for reason, count in (entry["dropped"] or {}).items()) or "-"
         lines.append(f"| {entry['step']} | {entry['rows_in']} | {entry['rows_out']} | {dropped} |")
-    lines += ["", "| model | NFCorpus test nDCG@10 | MedQuAD test_mini nDCG@10 | BIOSSES Spearman |",
-              "|---|---:|---:|---:|"]
+    columns = {"nfcorpus": "NFCorpus test nDCG@10", "medquad_test_mini": "MedQuAD test_mini nDCG@10",
+               "biosses": "BIOSSES Spearman"}
+    extra = sorted({task for tasks in result["rows"].values() for task in tasks} - set(columns))
+    columns.update({task: f"{task} nDCG@10" for task in extra})
+    lines += ["", "| model | " + " | ".join(columns.values()) + " |", "|---|" + "---:|" * len(columns)]
     for name, tasks in result["rows"].items():
-        lines.append(f"| {name} | {tasks.get('nfcorpus', float('nan')):.4f} | "
-                     f"{tasks.get('medquad_test_mini', float('nan')):.4f} | "
-                     f"{tasks.get('biosses', float('nan')):.4f} |")
+        lines.append(f"| {name} | " + " | ".join(f"{tasks.get(task, float('nan')):.4f}" for task in columns) + " |")
+    for task, comparison in result.get("paired", {}).items():
+        lines += ["", f"Paired bootstrap over {task} queries (10,000 resamples; difference = second - first):", "",
+                  "| pair | mean difference | 95% interval | share of resamples not ahead | wins / losses / ties |",
+                  "|---|---:|---|---:|---|"]
+        for pair, stats in comparison.items():
+            if pair != "means":
+                lines.append(f"| {pair} | {stats['mean_difference']:+.4f} | [{stats['ci95'][0]:+.4f}, "
+                             f"{stats['ci95'][1]:+.4f}] | {stats['share_not_ahead']:.3f} | "
+                             f"{stats['wins']} / {stats['losses']} / {stats['ties']} |")
     return "\n".join(lines)
+
+
+def extra_splits(config, specs: list[str]) -> list:
+    """``TASK:SPLIT`` -> a copy of the config's BEIR task ``TASK`` on another qrels split, named ``TASK_SPLIT`` (a
+    second held-out check, e.g. NFCorpus dev; its queries were already decontaminated against: all splits are)."""
+    import dataclasses
+
+    tasks = {task.name: task for task in config.evaluation if task.kind == "beir"}
+    extra = []
+    for spec in specs:
+        name, _, split = spec.partition(":")
+        if name not in tasks or not split:
+            raise SystemExit(f"--extra-split {spec!r}: expected TASK:SPLIT with TASK one of {sorted(tasks)}")
+        extra.append(dataclasses.replace(tasks[name], name=f"{name}_{split}", split=split))
+    return extra
+
+
+def source_ranks(config, card: dict) -> dict:
+    """How hard the kept queries are for the base model: the share whose own abstract it ranks first (and in the top
+    3 and 10) among all the run's abstracts, by query type."""
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+
+    from sbert_med.encoding import encode_cached, model_fingerprint
+
+    steps = Path(card["output_dir"]) / "steps"
+    rows = [json.loads(line) for line in (steps / "decontaminate.jsonl").read_text().splitlines()]
+    documents = [json.loads(line) for line in (steps / "scrub.jsonl").read_text().splitlines()]
+    model = SentenceTransformer(config.model, device="cpu")
+    model.max_seq_length = config.evaluation_max_length or model.max_seq_length
+    cache, key = Path(card["output_dir"]) / "encodings", model_fingerprint(model)
+    corpus = encode_cached(model, [row["document"] for row in documents], cache_dir=cache, route="document",
+                           fingerprint=key, show_progress_bar=False)
+    queries = encode_cached(model, [row["query"] for row in rows], cache_dir=cache, route="query", fingerprint=key,
+                            show_progress_bar=False)
+    position = {row["_id"]: index for index, row in enumerate(documents)}
+    similarity = queries @ corpus.T
+    own = similarity[np.arange(len(rows)), [position[row["source_id"]] for row in rows]]
+    ranks = (similarity > own[:, None]).sum(axis=1) + 1
+    types = sorted({row.get("query_type") or "" for row in rows})
+    share = {f"top_{k}": round(float((ranks <= k).mean()), 4) for k in (1, 3, 10)}
+    return {"queries": len(rows), "abstracts": len(documents), **share,
+            "top_1_by_type": {kind: round(float(np.mean([rank <= 1 for rank, row in zip(ranks, rows)
+                                                         if (row.get("query_type") or "") == kind])), 4)
+                              for kind in types}}
+
+
+def paired_comparisons(config, card: dict) -> dict:
+    """Per-query nDCG@10 of every model on every BEIR task (corpus vectors from the evaluate step's cache) and a
+    paired bootstrap of each pair that matters: ``{task: {"a vs b": sbert_med.evaluation.paired.paired_bootstrap}}``
+    (the difference is b - a), plus each model's mean, which must equal the evaluate step's figure."""
+    from sentence_transformers import SentenceTransformer
+
+    from sbert_med.data.beir import load_beir
+    from sbert_med.encoding import encode_cached, model_fingerprint
+    from sbert_med.evaluation.paired import paired_bootstrap, per_query_ndcg
+
+    steps = json.loads((Path(card["output_dir"]) / "pipeline.json").read_text())
+    models = {"base": config.model, **steps["train"]["report"]["models"]}
+    cache = Path(card["output_dir"]) / "encodings"
+    comparisons: dict[str, dict] = {}
+    for task in config.evaluation:
+        if task.kind != "beir":
+            continue
+        data = load_beir(task.path, task.split, corpus_file=task.corpus_file)
+        query_ids, corpus_ids = list(data.queries), list(data.corpus)
+        per_query = {}
+        for name, path in models.items():
+            model = SentenceTransformer(path, device="cpu")
+            model.max_seq_length = config.evaluation_max_length or model.max_seq_length
+            corpus = encode_cached(model, [data.corpus[i] for i in corpus_ids], cache_dir=cache, route="document",
+                                   batch_size=32, fingerprint=model_fingerprint(model), show_progress_bar=False)
+            queries = model.encode_query([data.queries[i] for i in query_ids], batch_size=64)
+            per_query[name] = per_query_ndcg(queries, corpus, query_ids, corpus_ids, data.relevant_docs)
+        pairs = [("base", "synthetic"), ("title_abstract", "synthetic"), ("base", "title_abstract")]
+        comparisons[task.name] = {
+            "means": {name: round(sum(scores.values()) / len(scores), 4) for name, scores in per_query.items()},
+            **{f"{a} vs {b}": paired_bootstrap(per_query[a], per_query[b], seed=config.seed)
+               for a, b in pairs if a in per_query and b in per_query}}
+    return comparisons
 
 
 def write_throughput(log: Path, steps_dir: Path) -> None:
@@ -171,6 +261,8 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "synthetic.json"))
     parser.add_argument("--report-only", action="store_true",
                         help="write the results of what has run so far (a stopped run), running nothing")
+    parser.add_argument("--extra-split", action="append", default=[], metavar="TASK:SPLIT",
+                        help="also evaluate every trained model on another split of a BEIR task (nfcorpus:dev)")
     parser.add_argument("--decoding-study", type=int, default=0, metavar="N",
                         help="only compare decoding settings on N abstracts")
     args = parser.parse_args()
@@ -196,9 +288,23 @@ def main() -> None:
     if args.report_only and previous.get("command"):  # keep the command and time of the run being reported
         result["command"] = previous["command"]
         result["wall_seconds_this_call"] = previous.get("wall_seconds_this_call")
+        result["report_command"] = "python " + " ".join(sys.argv)
     else:
         result["command"] = "python " + " ".join(sys.argv)
         result["wall_seconds_this_call"] = round(time.time() - began)
+    if card.get("results") and card.get("complete"):
+        extra = extra_splits(config, args.extra_split)
+        if extra:
+            from sbert_med.recipes.synthetic_pipeline import _call_evaluate
+
+            steps = json.loads((Path(config.output_dir) / "pipeline.json").read_text())
+            length = steps["evaluate"]["report"]["max_seq_length"]  # the evaluate step's length, for every model
+            for name, path in {"base": config.model, **steps["train"]["report"]["models"]}.items():
+                figures = _call_evaluate(path, extra, length, Path(config.output_dir) / "encodings")
+                result["rows"][name].update({task: metrics["ndcg@10"] for task, metrics in figures.items()})
+            config.evaluation = config.evaluation + extra
+        result["paired"] = paired_comparisons(config, card)
+        result["source_ranks"] = source_ranks(config, card)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
     print(markdown(result))

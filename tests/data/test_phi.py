@@ -98,6 +98,25 @@ def test_each_kind(text, value, kind):
     assert covered(start, start + len(value), [m for m in matches if m.kind == kind], text), (kind, matches)
 
 
+@pytest.mark.parametrize("text", [
+    "Lipoate ligase of E.coli and S.pneumoniae; the T.acidophilum enzyme lacks the domain.",
+    "Knee valgus decreased after the intervention.Results: the knee abduction angle fell.",
+    "Very low certainty evidence.For the balneotherapy versus no treatment comparison.",
+    "Risk of bias was uncertain in many trials.We found very low certainty evidence.",
+])
+def test_a_missing_space_after_a_full_stop_is_not_a_url(text):
+    """MEDLINE abstracts (real sentences of this kind) lost words to ``[URL_1]`` when Presidio's bare-domain pattern
+    read "E.co" or "intervention.Re" as an address."""
+    assert not [match for match in find_phi(text) if match.kind == "url"]
+    assert scrub_text(text, kinds=["url"])[0] == text
+
+
+def test_bare_domains_with_a_lowercase_top_level_domain_are_still_urls():
+    text = "Registered at ClinicalTrials.gov and described at www.Example.org; data on portal.example.org/x today."
+    found = [text[match.start : match.end] for match in find_phi(text) if match.kind == "url"]
+    assert found == ["ClinicalTrials.gov", "www.Example.org", "portal.example.org/x"]
+
+
 def test_a_surname_that_is_also_an_eponym():
     scrubbed = scrub_text("Mr. Wilson has Wilson disease; Wilson agrees.")[0]
     assert scrubbed == "Mr. [NAME_1] has Wilson disease; [NAME_1] agrees."

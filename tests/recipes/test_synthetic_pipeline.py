@@ -160,3 +160,38 @@ def test_sbert_med_train_runs_the_pipeline_config(tmp_path, tiny_encoder_path, c
     assert "--set is not supported for pipeline configs" in capsys.readouterr().err
     assert cli_main(["train", str(config), "--until", "mining"]) == 2
     assert "--until must be one of" in capsys.readouterr().err
+
+
+def test_scrub_kinds_are_a_setting(tmp_path):
+    """Published abstracts hold no patient identifiers: ``scrub.kinds`` keeps the contact kinds only (names stay),
+    the default scrubs every kind, ``enabled: false`` passes the text through; an unknown kind is a config error."""
+    abstract = ("Correspondence to Anna Kowalski, anna.kowalski@example.org. " + "Lipoate ligase activity was "
+                "measured in Drosophila larvae fed taurine for two weeks and compared with controls. " * 4)
+    medline = tmp_path / "medline.xml"
+    medline.write_text(
+        "<PubmedArticleSet><PubmedArticle><MedlineCitation><PMID>901</PMID><Article>"
+        "<ArticleTitle>Taurine and lipoate ligase in flies</ArticleTitle>"
+        f"<Abstract><AbstractText>{abstract}</AbstractText></Abstract><Language>eng</Language>"
+        "</Article></MedlineCitation></PubmedArticle></PubmedArticleSet>", encoding="utf-8")
+    config = tmp_path / "scrub.yaml"
+
+    def scrubbed(section: str) -> tuple[str, dict]:
+        output = tmp_path / f"run-{len(list(tmp_path.iterdir()))}"
+        config.write_text(f"output_dir: {output}\ngenerator: {{kind: openai, model: x}}\n"
+                          f"documents: {{medline: [{medline}], min_abstract_words: 20}}\n{section}", encoding="utf-8")
+        card = SyntheticPipeline(load_pipeline_config(config)).run(until="scrub")
+        row = json.loads((output / "steps" / "scrub.jsonl").read_text().splitlines()[0])
+        return row["document"], card["scrub"]
+
+    contact_only, report = scrubbed("scrub: {kinds: [email, phone, url]}\n")
+    assert "Anna Kowalski" in contact_only and "anna.kowalski@example.org" not in contact_only
+    assert "[EMAIL_1]" in contact_only and report["kinds"] == ["email", "phone", "url"]
+    assert report["replacements"] == {"email": 2} and report["rows_changed"] == 1  # prompt text and document
+    everything, _ = scrubbed("")
+    assert "Anna Kowalski" not in everything and "[NAME_1]" in everything
+    untouched, report = scrubbed("scrub: {enabled: false}\n")
+    assert untouched.endswith(abstract.strip()) and report["enabled"] is False and report["rows_changed"] is None
+    config.write_text(f"generator: {{kind: openai, model: x}}\ndocuments: {{medline: [{medline}]}}\n"
+                      "scrub: {kinds: [email, gene]}\n", encoding="utf-8")
+    with pytest.raises(PipelineError, match=r"scrub\.kinds: .*\['gene'\]"):
+        load_pipeline_config(config)

@@ -86,6 +86,8 @@ def _postprocess(text: str, results, kinds: frozenset[str]) -> list[PhiMatch]:
             cued = recognizer in _CUE_RECOGNIZERS
             if not cued and _not_a_person_or_place(text, start, end, kind):
                 continue
+        if kind == "url" and _url_cut_mid_word(text, start, end):
+            continue
         cued = recognizer in _CUE_RECOGNIZERS
         candidates.append((kind, start, end, result.score + (0.1 if cued else 0.0), cued))
     candidates.sort(key=lambda c: (_PRIORITY[c[0]] if c[0] not in ("name", "location") else len(_PRIORITY),
@@ -101,6 +103,17 @@ def _postprocess(text: str, results, kinds: frozenset[str]) -> list[PhiMatch]:
             taken.append(PhiMatch(kind, start, end))
     taken = _other_mentions(text, taken)
     return sorted((match for match in taken if match.kind in kinds), key=lambda match: match.start)
+
+
+def _url_cut_mid_word(text: str, start: int, end: int) -> bool:
+    """A bare-domain URL match that is a missing space after a full stop: Presidio's URL pattern reads
+    "abduction.Results" as ``abduction.Re`` and "E.coli" as ``E.co`` (the match ends inside a word), and
+    "trials.We found" as ``trials.We`` (a capitalised top-level domain: a new sentence). An address with its scheme
+    ("https://...") or "www." is kept, as is a bare "ClinicalTrials.gov"."""
+    if regex.match(r"(?i)(?:[a-z][a-z0-9+.-]*://|www\.)", text[start:end]):
+        return False
+    top_level = text[start:end].rstrip("/").rsplit(".", 1)[-1]
+    return (end < len(text) and text[end].isalnum()) or top_level[:1].isupper()
 
 
 def _remainder(text: str, start: int, end: int, taken: list[PhiMatch]) -> tuple[int, int]:
