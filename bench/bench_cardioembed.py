@@ -51,7 +51,7 @@ def main() -> None:
     trained_results = json.loads((args.work_dir / "results.json").read_text())
 
     # the same held-out sentences, once with their LLM paraphrases (as kept), once with their rule rewrites
-    split = recipe._split(recipe.build_paraphrase_pairs(config), config)
+    split = recipe.split_pairs(recipe.build_paraphrase_pairs(config), config)
     llm_pool, _ = recipe.llm_test_pairs(split["test"], config)  # from the journal: nothing generated again
     kept = {pair["anchor"] for pair in llm_pool}
     rules_pool = [pair for pair in split["test"] if pair["anchor"] in kept]

@@ -28,6 +28,7 @@ __all__ = [
     "llm_paraphrases",
     "llm_test_pairs",
     "mean_word_overlap",
+    "split_pairs",
     "train_cardioembed",
 ]
 
@@ -234,7 +235,9 @@ def llm_test_pairs(test: list[dict], config: CardioEmbedConfig) -> tuple[list[di
     }
 
 
-def _split(pairs: list[dict], config: CardioEmbedConfig) -> dict[str, list[dict]]:
+def split_pairs(pairs: list[dict], config: CardioEmbedConfig) -> dict[str, list[dict]]:
+    """The recipe's ``test`` / ``val`` / ``train`` split of the sentence pairs: shuffled with ``config.seed``, then
+    ``test_fraction`` and ``val_fraction`` of them (at least 2 each) held out; the same on every call."""
     rng = random.Random(config.seed)
     pairs = list(pairs)
     rng.shuffle(pairs)
@@ -322,7 +325,7 @@ def train_cardioembed(config: CardioEmbedConfig) -> str:
     run = RunFolder.for_config(config)
     seed_everything(config.seed)
     out = run.path
-    split = _split(pairs if pairs is not None else build_paraphrase_pairs(config), config)
+    split = split_pairs(pairs if pairs is not None else build_paraphrase_pairs(config), config)
     test_paraphrases = None
     if config.test_paraphrases == "llm":
         split["test"], test_paraphrases = llm_test_pairs(split["test"], config)

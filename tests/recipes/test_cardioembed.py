@@ -110,3 +110,16 @@ def test_cpu_config_beats_base(tmp_path, smollm2_path, samples, trained_in_memor
     assert results["trained"]["mrr"] > results["base"]["mrr"], results
     texts = ["The heart pumps blood.", "Erythrocytes carry oxygen."]
     np.testing.assert_allclose(SentenceTransformer(model_dir).encode(texts), trained[0].encode(texts), atol=1e-5)
+
+
+def test_split_pairs_is_seeded_disjoint_and_complete():
+    pairs = [{"anchor": f"sentence {i}", "positive": f"paraphrase {i}"} for i in range(50)]
+    config = CardioEmbedConfig(paraphrases="rules", test_fraction=0.1, val_fraction=0.2, seed=3)
+    split = cardioembed.split_pairs(pairs, config)
+    assert [len(split[name]) for name in ("test", "val", "train")] == [5, 10, 35]
+    anchors = [pair["anchor"] for name in ("test", "val", "train") for pair in split[name]]
+    assert sorted(anchors) == sorted(pair["anchor"] for pair in pairs)
+    assert cardioembed.split_pairs(pairs, config) == split
+    other = cardioembed.split_pairs(pairs, CardioEmbedConfig(paraphrases="rules", test_fraction=0.1, val_fraction=0.2, seed=4))
+    assert other["test"] != split["test"]
+    assert len(cardioembed.split_pairs(pairs[:6], config)["test"]) == 2  # at least 2 held out
