@@ -20,6 +20,8 @@ _EXPORTS = {
     "mteb_tasks_by_name": "mteb_tasks",
     "paraphrase_accuracy": "paraphrase",
     "ParaphraseAccuracyEvaluator": "paraphrase_evaluator",
+    "paired_bootstrap": "paired",
+    "per_query_ndcg": "paired",
     "RetrievalEvaluator": "retrieval_evaluator",
     "STSEvaluator": "sts_evaluator",
     "sts_evaluator": "sts",
@@ -54,7 +56,9 @@ __all__ = [
     "measure_efficiency",
     "measure_route_speed",
     "mteb_tasks_by_name",
+    "paired_bootstrap",
     "paraphrase_accuracy",
+    "per_query_ndcg",
     "plot_matryoshka",
     "plot_quality_vs_speed",
     "write_report",
@@ -65,6 +69,7 @@ if TYPE_CHECKING:
     from sbert_med.evaluation.efficiency import measure_efficiency, measure_route_speed
     from sbert_med.evaluation.ir_evaluator import ir_evaluator
     from sbert_med.evaluation.mteb_tasks import MTEBDataUnavailableError, beir_retrieval_task, mteb_tasks_by_name
+    from sbert_med.evaluation.paired import paired_bootstrap, per_query_ndcg
     from sbert_med.evaluation.paraphrase import paraphrase_accuracy
     from sbert_med.evaluation.paraphrase_evaluator import ParaphraseAccuracyEvaluator
     from sbert_med.evaluation.report import markdown_table, plot_matryoshka, plot_quality_vs_speed, write_report

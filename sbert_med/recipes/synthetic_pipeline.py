@@ -29,7 +29,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from datasets import Dataset
 
@@ -64,7 +64,7 @@ class ScrubConfig:
 
     enabled: bool = True
     kinds: list[str] | None = None
-    method: str = "presidio"
+    method: Literal["presidio", "regex"] = "presidio"
 
 
 @dataclasses.dataclass
