@@ -61,6 +61,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=128, help="Stage I batch (the paper: 2,560)")
     parser.add_argument("--stage1-epochs", type=float, default=2.0)
     parser.add_argument("--stage1-learning-rate", type=float, default=2e-4)
+    parser.add_argument("--stage1-linear-head", action="store_true",
+                        help="fit the query tower's linear head before Stage I (stage1_linear_head, ours)")
     parser.add_argument("--step-time-steps", type=int, default=4, help="Stage I steps timed, cached vs live")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--speed-rounds", type=int, default=3, help="rounds of the query speed pass (median)")
@@ -199,6 +201,7 @@ def mar_config(args: argparse.Namespace, name: str, cache_dir: Path, **overrides
         stage1_batch_size=args.batch_size,
         stage1_epochs=args.stage1_epochs,
         stage1_learning_rate=args.stage1_learning_rate,
+        stage1_linear_head=getattr(args, "stage1_linear_head", False),
         stage1_temperature=0.1,
         stage2_batch_size=32,
         stage2_epochs=1,

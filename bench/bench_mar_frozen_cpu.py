@@ -31,6 +31,8 @@ def main() -> None:
     parser.add_argument("--cache-dir", type=Path, default=HERE / "_work" / "mar_frozen_cpu_cache")
     parser.add_argument("--document-max-length", type=int, default=128, help="frozen_cpu.yaml's document length")
     parser.add_argument("--train-wall-seconds", type=float, default=None, help="the training's measured wall time")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "mar_frozen_cpu.json",
+                        help="where the figures go (a probe can keep the committed file untouched)")
     args = parser.parse_args()
     from sentence_transformers import SentenceTransformer
 
@@ -54,7 +56,8 @@ def main() -> None:
     result = {"medquad_test_mini_ndcg@10": rows, "train_wall_seconds": args.train_wall_seconds,
               "document_max_length": args.document_max_length,
               "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores"}
-    (HERE / "results" / "mar_frozen_cpu.json").write_text(json.dumps(result, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

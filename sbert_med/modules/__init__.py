@@ -13,6 +13,7 @@ from sbert_med.modules.eos import appends_eos, ensure_eos_appended, ensure_pad_t
 from sbert_med.modules.freezing import freeze_route, frozen_routes, is_frozen, keep_in_eval, unfreeze_route
 from sbert_med.modules.long_context import long_context_model, max_positions
 from sbert_med.modules.lora import DEFAULT_LORA, add_lora, has_lora, lora_transformers, merge_lora
+from sbert_med.modules.query_head import attach_query_head, fit_linear_head
 from sbert_med.modules.routes import (
     find_transformer,
     get_route,
@@ -30,6 +31,7 @@ __all__ = [
     "ModelCheckReport",
     "add_lora",
     "appends_eos",
+    "attach_query_head",
     "build_asymmetric_model",
     "check_model",
     "common_width",
@@ -38,6 +40,7 @@ __all__ = [
     "ensure_pad_token",
     "eos_tower",
     "find_transformer",
+    "fit_linear_head",
     "freeze_route",
     "frozen_routes",
     "get_route",

@@ -6,7 +6,8 @@
    query tower learns to map a text where the document tower puts it: Asym-InfoNCE (in-batch) + MSE. The document
    tower's vectors of the alignment texts are encoded once into the encoding cache (:mod:`sbert_med.encoding`) and
    Stage I trains the query tower alone against them (``stage1_targets: cached``); ``live`` runs the frozen tower
-   in every step instead (same loss, for comparison).
+   in every step instead (same loss, for comparison). ``stage1_linear_head`` (ours, not the paper's) first fits a
+   linear ``Dense`` head on the query route against the cached targets in closed form, so Stage I starts aligned.
 2. **Stage II (joint)**: Asym-InfoNCE on hard-negative rows (tau ~ 0.02). A trained (decoder) document tower
    trains too, with LoRA; a frozen one (an existing sentence-transformers embedding model, by default) contributes
    cached vectors of the positives and hard negatives, so Stage II also trains only the query tower.
@@ -77,6 +78,8 @@ DEFAULT_SOURCES: dict[str, str] = {
     "alignment_max_length": "ours (0: no cut, each tower reads a text up to its own limit, as the paper's pairs)",
     "stage1_target_route": "ours (query: the query tower stands in for the big model's own query encoder)",
     "stage1_targets": "ours (cached: the frozen tower's vectors are encoded once)",
+    "stage1_linear_head": "ours (off: the paper has no head on the query tower)",
+    "stage1_head_ridge": "ours",
     "init_epochs": "ours",
     "stage1_epochs": "ours",
     "init loss": "ours (MNRL at scale 1/stage2_temperature)",
@@ -155,6 +158,12 @@ class MARConfig(PairsRecipeConfig):
             ``init_learning_rate``). LoRA usually wants a higher rate than a full fine-tune of the query encoder.
         stage1_epochs, stage1_learning_rate, stage1_max_steps, stage1_batch_size: Stage I.
         stage1_temperature: Stage I contrastive temperature (0.1: the authors' public code; the paper gives none).
+        stage1_linear_head: Before Stage I, fit a linear ``Dense`` head on the query tower's outputs of the
+            alignment texts against their cached targets in closed form (ridge regression) and put it at the end of
+            the query route (:func:`sbert_med.modules.attach_query_head`); Stage I then trains from that alignment
+            instead of from an unrelated space. The ``project`` bridge's ``Dense`` is refitted in place. Not in the
+            paper (ours); needs ``stage1_targets: cached``.
+        stage1_head_ridge: The head's ridge penalty, relative to the inputs' scale. (ours)
         stage1_mse_weight: Weight of the MSE term (0: the "no MSE" ablation).
         stage1_contrastive_weight: Weight of the contrastive term (0: the "no contrastive" ablation).
         stage2_epochs, stage2_learning_rate, stage2_max_steps, stage2_batch_size: Stage II.
@@ -188,6 +197,7 @@ class MARConfig(PairsRecipeConfig):
         "num_hard_negatives",
         "stage1_mse_weight",
         "stage1_contrastive_weight",
+        "stage1_head_ridge",
         "alignment_max_texts",
         "alignment_max_length",
         "lora_dropout",
@@ -226,6 +236,8 @@ class MARConfig(PairsRecipeConfig):
     stage1_max_steps: int = -1
     stage1_batch_size: int = 2560
     stage1_temperature: float = 0.1
+    stage1_linear_head: bool = False
+    stage1_head_ridge: float = 1e-3
     stage1_mse_weight: float = 1.0
     stage1_contrastive_weight: float = 1.0
     stage2_epochs: float = 1.0
@@ -254,6 +266,8 @@ class MARConfig(PairsRecipeConfig):
             raise ConfigError(f"document_matryoshka_dims must be positive widths, got {self.document_matryoshka_dims}")
         if self.alignment_index and self.alignment_data:
             raise ConfigError("alignment_index and alignment_data exclude each other: the index holds Stage I's texts")
+        if self.stage1_linear_head and self.stage1_targets == "live":
+            raise ConfigError("stage1_linear_head is fitted on cached targets: stage1_targets must be 'cached'")
         if self.alignment_index and self.stage1_targets == "live":
             raise ConfigError("alignment_index gives Stage I cached targets: stage1_targets must be 'cached'")
 
@@ -660,6 +674,12 @@ def _stage1(config: MARConfig, query_path: str, document_path: str, texts: list[
             del view
         else:
             encoding_seconds = 0.0
+        head = None
+        if config.stage1_linear_head:
+            from sbert_med.modules import attach_query_head
+
+            head = attach_query_head(model, train_texts, targets, ridge=config.stage1_head_ridge,
+                                     batch_size=config.encode_batch_size)
         query_view = _route_view(model, "query", config)
         data = Dataset.from_dict({"text": train_texts, "label": targets})
         info = _train(
@@ -668,7 +688,7 @@ def _stage1(config: MARConfig, query_path: str, document_path: str, texts: list[
             batch_size=config.stage1_batch_size,
         )
         return model, {**info, "alignment_texts": len(train_texts), "targets": "cached",
-                       "target_encoding_seconds": encoding_seconds}
+                       "target_encoding_seconds": encoding_seconds, **({"linear_head": head} if head else {})}
 
     return run_stage
 

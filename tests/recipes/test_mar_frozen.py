@@ -179,6 +179,27 @@ def test_alignment_data_feeds_stage1(tmp_path, tiny_encoder_path, tiny_st_docume
     assert np.asarray(stage1["label"]).shape == (12, 32)
 
 
+def test_linear_head_starts_stage1_aligned(tmp_path, tiny_encoder_path, tiny_st_document, qa_pairs_tsv,
+                                          trained_in_memory):
+    """stage1_linear_head: a Dense fitted on the cached targets ends the query route before Stage I trains; the
+    saved model reloads plainly with identical embeddings, and the fit is recorded with the stage."""
+    corpus = tmp_path / "align.txt"
+    organs = ["kidney", "liver", "heart", "lung", "brain", "skin", "bone", "blood", "eye", "ear"]
+    corpus.write_text("\n".join(f"the {o} in case {i} shows sign {i % 7}" for i in range(12) for o in organs))
+    config = _config(tmp_path, tiny_encoder_path, tiny_st_document, qa_pairs_tsv, run_init=False, run_stage2=False,
+                     alignment_data=[str(corpus)], stage1_linear_head=True)
+    trained = trained_in_memory(mar_module)
+    model_dir = train_mar(config)
+    fit = json.loads((Path(config.output_dir) / "stages" / "stage1" / "STAGE_DONE").read_text())["linear_head"]
+    assert fit["head"] == "appended" and fit["texts"] == 120
+    assert fit["mean_cosine_after"] > fit["mean_cosine_before"]
+    from sentence_transformers.base.modules import Dense
+
+    model = SentenceTransformer(model_dir, device="cpu")
+    assert isinstance(model[0].sub_modules["query"][-1], Dense)
+    np.testing.assert_array_equal(model.encode_query(TEXTS), trained[-1].encode_query(TEXTS))
+
+
 def test_bad_alignment_file_fails_before_training(tmp_path, tiny_encoder_path, tiny_st_document, qa_pairs_tsv):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "fine"}\n{"text": 3}\n')
@@ -283,6 +304,10 @@ def test_config_errors(tmp_path, qa_pairs_tsv):
         MARConfig(**base, document_matryoshka_dims=[384, 0])
     with pytest.raises(ConfigError, match="stage1_targets must be 'cached'"):
         MARConfig(**base, alignment_index=str(tmp_path), stage1_targets="live")
+    with pytest.raises(ConfigError, match="stage1_linear_head is fitted on cached targets"):
+        MARConfig(**base, stage1_linear_head=True, stage1_targets="live")
+    with pytest.raises(ConfigError, match="stage1_head_ridge must be >= 0"):
+        MARConfig(**base, stage1_head_ridge=-0.1)
     with pytest.raises(ConfigError, match="key 'stage1_target_route' must be one of"):
         MARConfig.from_dict({**base, "stage1_target_route": "passage"})
     with pytest.raises(ConfigError, match="alignment_max_length must be >= 0"):
