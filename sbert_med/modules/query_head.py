@@ -109,10 +109,12 @@ def attach_query_head(
     replace = isinstance(modules[-1], Dense) and modules[-1].out_features == targets.shape[1] and len(modules) > 1
     base = modules[:-1] if replace else modules
     inputs = _route_outputs(base, texts, batch_size=batch_size)
-    before = _mean_cosine(_route_outputs(modules, texts, batch_size=batch_size), targets) if (
-        route_width(modules) == targets.shape[1]) else float("nan")
+    if replace:  # the route's current output is the old Dense applied to the same inputs: no second pass
+        before = _mean_cosine(_apply(modules[-1], inputs), targets)
+    else:
+        before = _mean_cosine(inputs, targets) if route_width(modules) == targets.shape[1] else float("nan")
     head = fit_linear_head(inputs, targets, ridge=ridge)
-    after = _mean_cosine(inputs @ head.linear.weight.detach().numpy().T + head.linear.bias.detach().numpy(), targets)
+    after = _mean_cosine(_apply(head, inputs), targets)
     device = next(iter(modules[0].parameters())).device
     head.to(device)
     if replace:
@@ -123,6 +125,12 @@ def attach_query_head(
                 "replaced" if replace else "appended", len(texts), before, after)
     return {"texts": len(texts), "mean_cosine_before": before, "mean_cosine_after": after,
             "head": "replaced" if replace else "appended"}
+
+
+def _apply(dense: Dense, inputs: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        features = {dense.module_input_name: torch.from_numpy(inputs).to(dense.linear.weight.device)}
+        return dense(features)[dense.module_output_name].cpu().numpy()
 
 
 def _mean_cosine(vectors: np.ndarray, targets: np.ndarray) -> float:
