@@ -15,7 +15,8 @@ the pool holds no distractors, so figures are higher than on test_mini. Every ro
 document vectors are EmbeddingGemma's (the MAR models' document route is EmbeddingGemma unchanged, so its vectors
 are shared). Rows: MiniLM alone, EmbeddingGemma alone, the linear head alone (fitted, no training), Stage I without
 the head (the recipe as before), Stage I after the head, and any ``--models``. Writes ``--out`` (default
-``bench/results/mar_linear_head.json``).
+``bench/results/mar_linear_head.json``). A rerun resumes the finished run folders under ``--work-dir`` (the
+recipe skips done stages, so their ``train_s`` no longer times training): delete them to time again.
 """
 
 from __future__ import annotations

@@ -67,14 +67,17 @@ def fit_linear_head(inputs: np.ndarray, targets: np.ndarray, *, ridge: float = 1
     )
 
 
-def _route_outputs(modules: Sequence[torch.nn.Module], texts: list[str], *, batch_size: int) -> np.ndarray:
+def _route_outputs(
+    modules: Sequence[torch.nn.Module], texts: list[str], *, batch_size: int, show_progress_bar: bool = False
+) -> np.ndarray:
     """The un-normalised output of ``modules`` for ``texts``, in inference mode."""
     modes = [(module, module.training) for route_module in modules for module in route_module.modules()]
     plain = SentenceTransformer(modules=list(modules), device=str(next(iter(modules[0].parameters())).device))
     plain.eval()
     try:
         return plain.encode(
-            texts, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=False, show_progress_bar=False
+            texts, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=False,
+            show_progress_bar=show_progress_bar,
         )
     finally:  # the modules are shared with the caller's model: leave each in the mode it was in
         for module, training in modes:
@@ -89,6 +92,7 @@ def attach_query_head(
     route: str = "query",
     ridge: float = 1e-3,
     batch_size: int = 64,
+    show_progress_bar: bool = False,
 ) -> dict[str, float]:
     """Fit a linear head on ``route``'s outputs of ``texts`` against ``targets`` and put it at the end of the route.
 
@@ -108,7 +112,7 @@ def attach_query_head(
     targets = np.asarray(targets, dtype=np.float32)
     replace = isinstance(modules[-1], Dense) and modules[-1].out_features == targets.shape[1] and len(modules) > 1
     base = modules[:-1] if replace else modules
-    inputs = _route_outputs(base, texts, batch_size=batch_size)
+    inputs = _route_outputs(base, texts, batch_size=batch_size, show_progress_bar=show_progress_bar)
     if replace:  # the route's current output is the old Dense applied to the same inputs: no second pass
         before = _mean_cosine(_apply(modules[-1], inputs), targets)
     else:

@@ -679,7 +679,7 @@ def _stage1(config: MARConfig, query_path: str, document_path: str, texts: list[
             from sbert_med.modules import attach_query_head
 
             head = attach_query_head(model, train_texts, targets, ridge=config.stage1_head_ridge,
-                                     batch_size=config.encode_batch_size)
+                                     batch_size=config.encode_batch_size, show_progress_bar=config.show_progress_bar)
         query_view = _route_view(model, "query", config)
         data = Dataset.from_dict({"text": train_texts, "label": targets})
         info = _train(
