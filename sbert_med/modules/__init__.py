@@ -13,7 +13,7 @@ from sbert_med.modules.eos import appends_eos, ensure_eos_appended, ensure_pad_t
 from sbert_med.modules.freezing import freeze_route, frozen_routes, is_frozen, keep_in_eval, unfreeze_route
 from sbert_med.modules.long_context import long_context_model, max_positions
 from sbert_med.modules.lora import DEFAULT_LORA, add_lora, has_lora, lora_transformers, merge_lora
-from sbert_med.modules.query_head import attach_query_head, fit_linear_head
+from sbert_med.modules.query_head import attach_query_head, fit_linear_head, head_input_width
 from sbert_med.modules.routes import (
     find_transformer,
     get_route,
@@ -47,6 +47,7 @@ __all__ = [
     "get_router",
     "get_routes",
     "has_lora",
+    "head_input_width",
     "is_frozen",
     "keep_in_eval",
     "long_context_model",

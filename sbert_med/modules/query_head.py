@@ -25,7 +25,7 @@ from sbert_med.modules.routes import get_router, route_width
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["attach_query_head", "fit_linear_head"]
+__all__ = ["attach_query_head", "fit_linear_head", "head_input_width"]
 
 
 def fit_linear_head(inputs: np.ndarray, targets: np.ndarray, *, ridge: float = 1e-3) -> Dense:
@@ -84,6 +84,26 @@ def _route_outputs(
             module.training = training
 
 
+def _replaces_last_dense(modules: Sequence[torch.nn.Module], target_width: int | None) -> bool:
+    """Whether a head fitted on this route replaces its final ``Dense`` (the ``project`` bridge) or is appended."""
+    last = modules[-1]
+    return (isinstance(last, Dense) and len(modules) > 1
+            and (target_width is None or last.out_features == target_width))
+
+
+def head_input_width(model: SentenceTransformer, route: str = "query", target_width: int | None = None) -> int | None:
+    """The width of what a head fitted on ``route`` receives (:func:`attach_query_head`): the input width of the
+    route's final ``Dense`` where the head replaces it, else the route's output width (``None`` when unknown).
+    A fit needs more texts than this."""
+    router = get_router(model)
+    if router is None or route not in router.sub_modules:
+        return None
+    modules = list(router.sub_modules[route])
+    if _replaces_last_dense(modules, target_width):
+        return modules[-1].in_features
+    return route_width(modules)
+
+
 def attach_query_head(
     model: SentenceTransformer,
     texts: list[str],
@@ -110,7 +130,7 @@ def attach_query_head(
     sequence = router.sub_modules[route]
     modules = list(sequence)
     targets = np.asarray(targets, dtype=np.float32)
-    replace = isinstance(modules[-1], Dense) and modules[-1].out_features == targets.shape[1] and len(modules) > 1
+    replace = _replaces_last_dense(modules, targets.shape[1])
     base = modules[:-1] if replace else modules
     inputs = _route_outputs(base, texts, batch_size=batch_size, show_progress_bar=show_progress_bar)
     if replace:  # the route's current output is the old Dense applied to the same inputs: no second pass

@@ -651,6 +651,8 @@ def _stage1(config: MARConfig, query_path: str, document_path: str, texts: list[
             lambda_contrastive=config.stage1_contrastive_weight,
         )
         logger.info("Stage I on %d alignment texts (%s targets)", len(train_texts), config.stage1_targets)
+        if config.stage1_linear_head:
+            _check_head_texts(config, model, len(train_texts))
         if config.stage1_targets == "live":
             freeze_route(model, "document")
             data = Dataset.from_dict({"q_text": train_texts, "d_text": train_texts})
@@ -691,6 +693,19 @@ def _stage1(config: MARConfig, query_path: str, document_path: str, texts: list[
                        "target_encoding_seconds": encoding_seconds, **({"linear_head": head} if head else {})}
 
     return run_stage
+
+
+def _check_head_texts(config: MARConfig, model, count: int) -> None:
+    """Refuse, before any target is encoded, alignment texts too few to fit the linear head on."""
+    from sbert_med.modules import head_input_width
+
+    width = head_input_width(model, "query", model.truncate_dim)
+    if width is not None and count <= width:
+        source = "alignment_index" if config.alignment_index else "alignment_data / alignment_max_texts"
+        raise ConfigError(
+            f"stage1_linear_head needs more alignment texts than the query route's width ({width}) to fit its head, "
+            f"got {count} distinct texts: give more ({source}) or set stage1_linear_head: false"
+        )
 
 
 def _to_width(vectors, model):

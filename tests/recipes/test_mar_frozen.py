@@ -200,6 +200,19 @@ def test_linear_head_starts_stage1_aligned(tmp_path, tiny_encoder_path, tiny_st_
     np.testing.assert_array_equal(model.encode_query(TEXTS), trained[-1].encode_query(TEXTS))
 
 
+def test_linear_head_with_too_few_texts_fails_before_encoding(tmp_path, tiny_encoder_path, tiny_st_document,
+                                                              qa_pairs_tsv):
+    """A head needs more texts than the query width: the run stops before any target is encoded, naming the knob."""
+    corpus = tmp_path / "align.txt"
+    corpus.write_text("\n".join(f"the kidney in case {i}" for i in range(10)))
+    cache = tmp_path / "cache"
+    config = _config(tmp_path, tiny_encoder_path, tiny_st_document, qa_pairs_tsv, run_init=False, run_stage2=False,
+                     alignment_data=[str(corpus)], stage1_linear_head=True, cache_dir=str(cache))
+    with pytest.raises(ConfigError, match=r"more alignment texts than the query route's width \(\d+\).*got 10"):
+        train_mar(config)
+    assert _shards(cache) == {}
+
+
 def test_bad_alignment_file_fails_before_training(tmp_path, tiny_encoder_path, tiny_st_document, qa_pairs_tsv):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "fine"}\n{"text": 3}\n')
