@@ -2,6 +2,8 @@
 
 Usage:
     python bench/bench_mar_linear_head.py --data-dir ../shared/data --sizes 3000 8000 --stage1-epochs 2
+    python bench/bench_mar_linear_head.py --data-dir ../shared/data --sizes 3000 --stage1-epochs 8 --variants head \
+        --out bench/results/mar_linear_head_8_epochs.json    # a longer Stage I after the head
     python bench/bench_mar_linear_head.py --data-dir ../shared/data --sizes --models "MAR=runs/mar-frozen-cpu/model" \
         --out bench/results/mar_frozen_cpu_dev.json    # score trained models on the same split, no training
 
@@ -58,6 +60,8 @@ def main() -> None:
     parser.add_argument("--models", nargs="*", default=[], metavar="NAME=PATH",
                         help="trained MAR models to score beside the baselines (e.g. a frozen_cpu.yaml run)")
     parser.add_argument("--stage1-epochs", type=float, default=2.0)
+    parser.add_argument("--variants", nargs="+", choices=["plain", "head"], default=["plain", "head"],
+                        help="which Stage I runs to train per size: without the head, after it")
     parser.add_argument("--work-dir", type=Path, default=HERE / "_work" / "mar_linear_head")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "mar_linear_head.json")
     args = parser.parse_args()
@@ -113,7 +117,7 @@ def main() -> None:
                                                     "fit_s": round(time.perf_counter() - start, 2)}
         source = args.work_dir / f"alignment_{size}.jsonl"
         source.write_text("".join(json.dumps({"text": t}) + "\n" for t in chosen), encoding="utf-8")
-        for with_head in (False, True):
+        for with_head in [variant == "head" for variant in args.variants]:
             name = f"Stage I{' after the linear head' if with_head else ''}, {size} texts"
             config = load_recipe_config(CONFIG, [
                 f"cache_dir={cache}", "run_stage2=false", "alignment_max_texts=0",
@@ -140,7 +144,7 @@ def main() -> None:
         "evaluation": f"MedQuAD dev: {len(queries)} queries over the {len(pool)} documents they judge, 128 tokens",
         "rows": rows,
         "settings": {"config": "examples/mar/frozen_cpu.yaml", "stage1_epochs": args.stage1_epochs,
-                     "sizes": args.sizes, "stage2": "no (trained rows)",
+                     "sizes": args.sizes, "variants": args.variants, "stage2": "no (trained rows)",
                      "alignment": "MedQuAD train questions and answers"},
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}",
         "numpy": np.__version__,
