@@ -4,6 +4,8 @@ Usage:
     python bench/bench_mar_linear_head.py --data-dir ../shared/data --sizes 3000 8000 --stage1-epochs 2
     python bench/bench_mar_linear_head.py --data-dir ../shared/data --sizes 3000 --stage1-epochs 8 --variants head \
         --out bench/results/mar_linear_head_8_epochs.json    # a longer Stage I after the head
+    python bench/bench_mar_linear_head.py --data-dir ../shared/data --sizes 3000 --variants head bank \
+        --out bench/results/mar_negative_bank.json    # every cached target as extra negatives (stage1_negative_bank)
     python bench/bench_mar_linear_head.py --data-dir ../shared/data --sizes --models "MAR=runs/mar-frozen-cpu/model" \
         --out bench/results/mar_frozen_cpu_dev.json    # score trained models on the same split, no training
 
@@ -16,7 +18,8 @@ tokens, nDCG@10. A model-selection split, not the issue's figure (MedQuAD test_m
 the pool holds no distractors, so figures are higher than on test_mini. Every row is measured in the same run;
 document vectors are EmbeddingGemma's (the MAR models' document route is EmbeddingGemma unchanged, so its vectors
 are shared). Rows: MiniLM alone, EmbeddingGemma alone, the linear head alone (fitted, no training), Stage I without
-the head (the recipe as before), Stage I after the head, and any ``--models``. Writes ``--out`` (default
+the head (the recipe as before), Stage I after the head, Stage I after the head with a negative bank of all the
+size's cached targets, and any ``--models``. Writes ``--out`` (default
 ``bench/results/mar_linear_head.json``). A rerun resumes the finished run folders under ``--work-dir`` (the
 recipe skips done stages, so their ``train_s`` no longer times training): delete them to time again.
 """
@@ -34,6 +37,13 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 HERE = Path(__file__).resolve().parent
+# variant -> (row name suffix, overrides); a {size} in an override is the run's number of alignment texts
+VARIANTS = {
+    "plain": ("", ["stage1_linear_head=false"]),
+    "head": (" after the linear head", ["stage1_linear_head=true"]),
+    "bank": (" after the linear head, negative bank of all targets",
+             ["stage1_linear_head=true", "stage1_negative_bank={size}"]),
+}
 CONFIG = HERE.parent / "examples" / "mar" / "frozen_cpu.yaml"
 
 
@@ -60,8 +70,9 @@ def main() -> None:
     parser.add_argument("--models", nargs="*", default=[], metavar="NAME=PATH",
                         help="trained MAR models to score beside the baselines (e.g. a frozen_cpu.yaml run)")
     parser.add_argument("--stage1-epochs", type=float, default=2.0)
-    parser.add_argument("--variants", nargs="+", choices=["plain", "head"], default=["plain", "head"],
-                        help="which Stage I runs to train per size: without the head, after it")
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=["plain", "head"],
+                        help="which Stage I runs to train per size: without the head, after it, after it with "
+                             "every cached target of the size as extra negatives (stage1_negative_bank)")
     parser.add_argument("--work-dir", type=Path, default=HERE / "_work" / "mar_linear_head")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "mar_linear_head.json")
     args = parser.parse_args()
@@ -117,13 +128,16 @@ def main() -> None:
                                                     "fit_s": round(time.perf_counter() - start, 2)}
         source = args.work_dir / f"alignment_{size}.jsonl"
         source.write_text("".join(json.dumps({"text": t}) + "\n" for t in chosen), encoding="utf-8")
-        for with_head in [variant == "head" for variant in args.variants]:
-            name = f"Stage I{' after the linear head' if with_head else ''}, {size} texts"
+        for variant in args.variants:
+            suffix, overrides = VARIANTS[variant]
+            with_head = "stage1_linear_head=true" in overrides
+            name = f"Stage I{suffix}, {size} texts"
+            folder = f"run_{size}_{int(with_head)}" if variant != "bank" else f"run_{size}_bank"
             config = load_recipe_config(CONFIG, [
                 f"cache_dir={cache}", "run_stage2=false", "alignment_max_texts=0",
                 f"stage1_epochs={args.stage1_epochs}", f"alignment_data={source}",
-                f"stage1_linear_head={str(with_head).lower()}",
-                f"output_dir={args.work_dir / f'run_{size}_{int(with_head)}'}",
+                *[o.format(size=size) for o in overrides],
+                f"output_dir={args.work_dir / folder}",
             ])
             start = time.perf_counter()
             model_dir = mar_module.train_mar(config)

@@ -28,6 +28,7 @@ class AlignmentLoss(nn.Module):
         temperature: float = 0.1,
         matryoshka_dims: Sequence[int] | None = None,
         teacher: SentenceTransformer | None = None,
+        negative_bank: Tensor | None = None,
     ) -> None:
         """
         Stage I of MAR: the same text goes through the query tower (trained) and the frozen document tower (the
@@ -51,6 +52,11 @@ class AlignmentLoss(nn.Module):
 
         The document tower receives no gradient from this loss, so its weights stay bit-identical.
 
+        ``negative_bank``: fixed document vectors (``(N, D)``, e.g. the cached targets of every alignment text)
+        ranked as extra negatives after the batch's candidates in the contrastive term. A frozen tower's vectors never
+        change, so a bank of N stands in for a batch of N negatives at no encoder cost (the paper's Stage I batch is
+        2,560). Bank rows equal to a query's own positive are masked out, like duplicates in the batch.
+
         Matryoshka-aware: for every ``matryoshka_dims`` entry both sides are truncated **and re-normalised**
         before both terms (the built-in ``MatryoshkaLoss`` only slices embedding labels). A ``truncate_dim``
         bridge is applied first.
@@ -62,6 +68,7 @@ class AlignmentLoss(nn.Module):
             temperature: Softmax temperature of the InfoNCE term (MAR: ~0.1).
             matryoshka_dims: Widths to align at, e.g. ``[384, 256, 128]``; ``None``: the full common width.
             teacher: A frozen model producing the targets instead of the model's own document route.
+            negative_bank: Fixed document vectors used as extra negatives of every query (``None``: in-batch only).
 
         References:
             - MAR / CARE, asymmetric retrieval with an aligned small query encoder (stage I "alignment").
@@ -132,6 +139,11 @@ class AlignmentLoss(nn.Module):
         self.temperature = temperature
         self.matryoshka_dims = matryoshka_dims
         self.teacher = teacher
+        if negative_bank is not None:
+            negative_bank = torch.as_tensor(negative_bank).detach().float()
+            if negative_bank.ndim != 2 or not len(negative_bank):
+                raise ValueError(f"negative_bank must have shape (N, D) with N > 0, got {tuple(negative_bank.shape)}")
+        self.negative_bank = negative_bank
         if teacher is not None:
             teacher.requires_grad_(False)
             teacher.eval()
@@ -197,6 +209,7 @@ class AlignmentLoss(nn.Module):
         dims = self.matryoshka_dims or [queries.shape[-1]]
         contrastive = mse = queries.new_zeros(())
         positives = torch.arange(queries.shape[0], device=queries.device) * candidates
+        bank = self._bank(queries)
         for dim in dims:
             q = F.normalize(queries[:, :dim], p=2, dim=-1)
             t = F.normalize(flat[:, :dim], p=2, dim=-1)
@@ -206,6 +219,10 @@ class AlignmentLoss(nn.Module):
                 same = (t[positives] @ t.T) > 1 - 1e-6
                 same[torch.arange(len(positives), device=same.device), positives] = False
                 scores = scores.masked_fill(same, float("-inf"))
+            if bank is not None:
+                b = F.normalize(bank[:, :dim], p=2, dim=-1)
+                extra = (q @ b.T / self.temperature).masked_fill((t[positives] @ b.T) > 1 - 1e-6, float("-inf"))
+                scores = torch.cat([scores, extra], dim=1)
             contrastive = contrastive + F.cross_entropy(scores, positives)
             mse = mse + (q - t[positives]).pow(2).sum(dim=-1).mean()
         components = {
@@ -218,6 +235,16 @@ class AlignmentLoss(nn.Module):
             return components["alignment_contrastive"] + components["alignment_mse"]
         return components
 
+    def _bank(self, queries: Tensor) -> Tensor | None:
+        """The negative bank on the queries' device and dtype (moved once, then reused)."""
+        if self.negative_bank is None:
+            return None
+        if self.negative_bank.shape[-1] < queries.shape[-1]:
+            raise ValueError(f"negative_bank width {self.negative_bank.shape[-1]} < query width {queries.shape[-1]}")
+        if self.negative_bank.device != queries.device or self.negative_bank.dtype != queries.dtype:
+            self.negative_bank = self.negative_bank.to(queries.device, queries.dtype)
+        return self.negative_bank[:, : queries.shape[-1]]
+
     def get_config_dict(self) -> dict[str, Any]:
         return {
             "lambda_contrastive": self.lambda_contrastive,
@@ -225,6 +252,7 @@ class AlignmentLoss(nn.Module):
             "temperature": self.temperature,
             "matryoshka_dims": self.matryoshka_dims,
             "teacher": None if self.teacher is None else type(self.teacher).__name__,
+            "negative_bank": None if self.negative_bank is None else len(self.negative_bank),
         }
 
     @property

@@ -80,6 +80,7 @@ DEFAULT_SOURCES: dict[str, str] = {
     "stage1_targets": "ours (cached: the frozen tower's vectors are encoded once)",
     "stage1_linear_head": "ours (off: the paper has no head on the query tower)",
     "stage1_head_ridge": "ours",
+    "stage1_negative_bank": "ours (0: in-batch negatives only, as the paper at its batch of 2,560)",
     "init_epochs": "ours",
     "stage1_epochs": "ours",
     "init loss": "ours (MNRL at scale 1/stage2_temperature)",
@@ -164,6 +165,10 @@ class MARConfig(PairsRecipeConfig):
             instead of from an unrelated space. The ``project`` bridge's ``Dense`` is refitted in place. Not in the
             paper (ours); needs ``stage1_targets: cached``.
         stage1_head_ridge: The head's ridge penalty, relative to the inputs' scale. (ours)
+        stage1_negative_bank: If > 0, Stage I's contrastive term also ranks each text's target against this many
+            cached targets of other alignment texts (a seeded sample; all of them when there are fewer): a frozen
+            tower's vectors never change, so the bank stands in for the paper's large batch (2,560) at a small one.
+            Needs ``stage1_targets: cached``. (ours; 0: in-batch negatives only)
         stage1_mse_weight: Weight of the MSE term (0: the "no MSE" ablation).
         stage1_contrastive_weight: Weight of the contrastive term (0: the "no contrastive" ablation).
         stage2_epochs, stage2_learning_rate, stage2_max_steps, stage2_batch_size: Stage II.
@@ -200,6 +205,7 @@ class MARConfig(PairsRecipeConfig):
         "stage1_head_ridge",
         "alignment_max_texts",
         "alignment_max_length",
+        "stage1_negative_bank",
         "lora_dropout",
     )
 
@@ -238,6 +244,7 @@ class MARConfig(PairsRecipeConfig):
     stage1_temperature: float = 0.1
     stage1_linear_head: bool = False
     stage1_head_ridge: float = 1e-3
+    stage1_negative_bank: int = 0
     stage1_mse_weight: float = 1.0
     stage1_contrastive_weight: float = 1.0
     stage2_epochs: float = 1.0
@@ -268,6 +275,8 @@ class MARConfig(PairsRecipeConfig):
             raise ConfigError("alignment_index and alignment_data exclude each other: the index holds Stage I's texts")
         if self.stage1_linear_head and self.stage1_targets == "live":
             raise ConfigError("stage1_linear_head is fitted on cached targets: stage1_targets must be 'cached'")
+        if self.stage1_negative_bank and self.stage1_targets == "live":
+            raise ConfigError("stage1_negative_bank holds cached targets: stage1_targets must be 'cached'")
         if self.alignment_index and self.stage1_targets == "live":
             raise ConfigError("alignment_index gives Stage I cached targets: stage1_targets must be 'cached'")
 
@@ -684,15 +693,30 @@ def _stage1(config: MARConfig, query_path: str, document_path: str, texts: list[
                                      batch_size=config.encode_batch_size, show_progress_bar=config.show_progress_bar)
         query_view = _route_view(model, "query", config)
         data = Dataset.from_dict({"text": train_texts, "label": targets})
+        bank = _negative_bank(config, targets)
         info = _train(
-            config, stage, query_view, data, AlignmentLoss(query_view, **loss_kwargs),
+            config, stage, query_view, data, AlignmentLoss(query_view, **loss_kwargs, negative_bank=bank),
             epochs=config.stage1_epochs, lr=config.stage1_learning_rate, max_steps=config.stage1_max_steps,
             batch_size=config.stage1_batch_size,
         )
         return model, {**info, "alignment_texts": len(train_texts), "targets": "cached",
-                       "target_encoding_seconds": encoding_seconds, **({"linear_head": head} if head else {})}
+                       "target_encoding_seconds": encoding_seconds, **({"linear_head": head} if head else {}),
+                       **({"negative_bank": len(bank)} if bank is not None else {})}
 
     return run_stage
+
+
+def _negative_bank(config: MARConfig, targets):
+    """``stage1_negative_bank`` cached targets (a seeded sample; all when there are fewer), or ``None``."""
+    import numpy as np
+
+    if not config.stage1_negative_bank:
+        return None
+    targets = np.asarray(targets, dtype=np.float32)
+    if config.stage1_negative_bank < len(targets):
+        rng = np.random.default_rng(config.seed)
+        targets = targets[np.sort(rng.choice(len(targets), config.stage1_negative_bank, replace=False))]
+    return targets
 
 
 def _check_head_texts(config: MARConfig, model, count: int) -> None:

@@ -170,3 +170,30 @@ def test_candidate_labels_errors(tiny_model):
         AlignmentLoss(tiny_model)(features, candidates[None])
     with pytest.raises(ValueError, match="8 queries but 4 rows"):
         AlignmentLoss(tiny_model)(features, candidates[:4])
+
+
+# ------------------------------------------------------------------ negative bank: extra cached negatives
+def test_negative_bank_adds_its_rows_as_negatives_and_masks_copies_of_the_positive(tiny_model):
+    """Bank rows are ranked after the batch's candidates; a bank copy of a query's own positive is not a negative."""
+    features, candidates = _query_features_and_candidates(tiny_model, k=1)
+    targets = candidates[:, 0]
+    bank = torch.nn.functional.normalize(torch.randn(5, 32, generator=torch.Generator().manual_seed(1)), dim=-1)
+    bank = torch.cat([bank, targets[2:3]])  # row 5 is query 2's positive
+    value = AlignmentLoss(tiny_model, temperature=0.05, lambda_mse=0.0, negative_bank=bank)(features, targets)
+    with torch.no_grad():
+        q = torch.nn.functional.normalize(tiny_model(features[0])["sentence_embedding"], dim=-1)
+    scores = torch.cat([q @ targets.T, q @ bank.T], dim=1) / 0.05
+    scores[2, len(TEXTS) + 5] = float("-inf")
+    expected = torch.nn.functional.cross_entropy(scores, torch.arange(len(TEXTS)))
+    torch.testing.assert_close(value["alignment_contrastive"], expected)
+    without = AlignmentLoss(tiny_model, temperature=0.05, lambda_mse=0.0)(features, targets)
+    assert value["alignment_contrastive"].item() > without["alignment_contrastive"].item()
+    # a bank of nothing but the positives' copies changes nothing
+    copies = AlignmentLoss(tiny_model, temperature=0.05, lambda_mse=0.0, negative_bank=targets[:1])
+    single = [tiny_model.preprocess(TEXTS[:1], task="query")]
+    assert copies(single, targets[:1])["alignment_contrastive"].item() == 0.0
+    assert AlignmentLoss(tiny_model, negative_bank=bank).get_config_dict()["negative_bank"] == 6
+    with pytest.raises(ValueError, match=r"negative_bank must have shape \(N, D\)"):
+        AlignmentLoss(tiny_model, negative_bank=bank[0])
+    with pytest.raises(ValueError, match="negative_bank width 16 < query width 32"):
+        AlignmentLoss(tiny_model, negative_bank=bank[:, :16])(features, targets)

@@ -179,6 +179,25 @@ def test_alignment_data_feeds_stage1(tmp_path, tiny_encoder_path, tiny_st_docume
     assert np.asarray(stage1["label"]).shape == (12, 32)
 
 
+def test_negative_bank_holds_a_sample_of_the_cached_targets(tmp_path, tiny_encoder_path, tiny_st_document,
+                                                           qa_pairs_tsv, trainer_calls):
+    """stage1_negative_bank: Stage I's loss ranks each target against that many cached targets of the alignment
+    texts (all of them when there are fewer), and the stage records the bank's size."""
+    corpus = tmp_path / "align.txt"
+    corpus.write_text("\n".join(f"alignment sentence number {i} about the kidney" for i in range(30)))
+    seen = trainer_calls(mar_module, lambda kwargs: (kwargs["train_dataset"], kwargs["loss"]))
+    for size, expected in ((7, 7), (100, 30)):
+        config = _config(tmp_path / str(size), tiny_encoder_path, tiny_st_document, qa_pairs_tsv, run_init=False,
+                         run_stage2=False, alignment_data=[str(corpus)], stage1_negative_bank=size)
+        train_mar(config)
+        data, loss = seen["stage1"]
+        bank, labels = loss.negative_bank.numpy(), np.asarray(data["label"], dtype=np.float32)
+        assert bank.shape == (expected, 32)
+        assert all(np.isclose(labels, row, atol=1e-6).all(axis=1).any() for row in bank)
+        done = json.loads((Path(config.output_dir) / "stages" / "stage1" / "STAGE_DONE").read_text())
+        assert done["negative_bank"] == expected
+
+
 def test_linear_head_starts_stage1_aligned(tmp_path, tiny_encoder_path, tiny_st_document, qa_pairs_tsv,
                                           trained_in_memory):
     """stage1_linear_head: a Dense fitted on the cached targets ends the query route before Stage I trains; the
@@ -319,6 +338,10 @@ def test_config_errors(tmp_path, qa_pairs_tsv):
         MARConfig(**base, alignment_index=str(tmp_path), stage1_targets="live")
     with pytest.raises(ConfigError, match="stage1_linear_head is fitted on cached targets"):
         MARConfig(**base, stage1_linear_head=True, stage1_targets="live")
+    with pytest.raises(ConfigError, match="stage1_negative_bank holds cached targets"):
+        MARConfig(**base, stage1_negative_bank=100, stage1_targets="live")
+    with pytest.raises(ConfigError, match="stage1_negative_bank must be >= 0"):
+        MARConfig(**base, stage1_negative_bank=-1)
     with pytest.raises(ConfigError, match="stage1_head_ridge must be >= 0"):
         MARConfig(**base, stage1_head_ridge=-0.1)
     with pytest.raises(ConfigError, match="key 'stage1_target_route' must be one of"):
