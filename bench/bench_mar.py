@@ -63,6 +63,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--stage1-learning-rate", type=float, default=2e-4)
     parser.add_argument("--stage1-linear-head", action="store_true",
                         help="fit the query tower's linear head before Stage I (stage1_linear_head, ours)")
+    parser.add_argument("--stage1-negative-bank", type=int, default=0,
+                        help="cached targets ranked as extra negatives in Stage I (stage1_negative_bank, ours)")
     parser.add_argument("--step-time-steps", type=int, default=4, help="Stage I steps timed, cached vs live")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--speed-rounds", type=int, default=3, help="rounds of the query speed pass (median)")
@@ -202,6 +204,7 @@ def mar_config(args: argparse.Namespace, name: str, cache_dir: Path, **overrides
         stage1_epochs=args.stage1_epochs,
         stage1_learning_rate=args.stage1_learning_rate,
         stage1_linear_head=getattr(args, "stage1_linear_head", False),
+        stage1_negative_bank=getattr(args, "stage1_negative_bank", 0),
         stage1_temperature=0.1,
         stage2_batch_size=32,
         stage2_epochs=1,
@@ -411,7 +414,9 @@ def main() -> None:
         "settings": {"document_max_length": args.document_max_length, "query_max_length": args.query_max_length,
                      "truncate_dim": 384, "alignment_size": args.alignment_size, "stage2_pairs": args.stage2_pairs,
                      "stage1_epochs": args.stage1_epochs, "stage1_batch_size": args.batch_size,
-                     "stage1_learning_rate": args.stage1_learning_rate},
+                     "stage1_learning_rate": args.stage1_learning_rate,
+                     "stage1_linear_head": args.stage1_linear_head,
+                     "stage1_negative_bank": args.stage1_negative_bank},
         **extra,
         "device_encoding": json.loads((args.device_vectors / "report.json").read_text())
         if args.device_vectors else None,

@@ -35,6 +35,7 @@ def main() -> None:
     parser.add_argument("--stage1-epochs", type=float, default=2.0)
     parser.add_argument("--stage1-learning-rate", type=float, default=2e-4)
     parser.add_argument("--stage1-linear-head", action="store_true", help="stage1_linear_head (ours)")
+    parser.add_argument("--stage1-negative-bank", type=int, default=0, help="stage1_negative_bank (ours)")
     cli = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     import bench_mar
@@ -53,7 +54,8 @@ def main() -> None:
         work_dir=work_dir, data_dir=data_dir, query_model=str(cli.bundle / "models" / "minilm"),
         document_model="/tmp/bench_models/embeddinggemma-300m", alignment_size=20000, stage2_pairs=4000,
         query_max_length=64, document_max_length=256, batch_size=128, stage1_epochs=cli.stage1_epochs,
-        stage1_learning_rate=cli.stage1_learning_rate, stage1_linear_head=cli.stage1_linear_head, seed=42,
+        stage1_learning_rate=cli.stage1_learning_rate, stage1_linear_head=cli.stage1_linear_head,
+        stage1_negative_bank=cli.stage1_negative_bank, seed=42,
     )
     queries = json.loads(gzip.decompress((cli.bundle / "data" / "texts.json.gz").read_bytes()))["groups"][
         "eval_queries"]["texts"]
