@@ -6,6 +6,8 @@ Usage:
         --out bench/results/mar_linear_head_8_epochs.json    # a longer Stage I after the head
     python bench/bench_mar_linear_head.py --data-dir ../shared/data --sizes 3000 --variants head bank \
         --out bench/results/mar_negative_bank.json    # every cached target as extra negatives (stage1_negative_bank)
+    python bench/bench_mar_linear_head.py --data-dir ../shared/data --sizes 3000 --variants head \
+        --stage1-learning-rates 1e-3 2e-4 5e-5 --out bench/results/mar_head_learning_rate.json
     python bench/bench_mar_linear_head.py --data-dir ../shared/data --sizes --models "MAR=runs/mar-frozen-cpu/model" \
         --out bench/results/mar_frozen_cpu_dev.json    # score trained models on the same split, no training
 
@@ -19,9 +21,13 @@ the pool holds no distractors, so figures are higher than on test_mini. Every ro
 document vectors are EmbeddingGemma's (the MAR models' document route is EmbeddingGemma unchanged, so its vectors
 are shared). Rows: MiniLM alone, EmbeddingGemma alone, the linear head alone (fitted, no training), Stage I without
 the head (the recipe as before), Stage I after the head, Stage I after the head with a negative bank of all the
-size's cached targets, and any ``--models``. Writes ``--out`` (default
+size's cached targets, Stage I after the head with one of its two terms (the paper's ablations), and any
+``--models``. Writes ``--out`` (default
 ``bench/results/mar_linear_head.json``). A rerun resumes the finished run folders under ``--work-dir`` (the
-recipe skips done stages, so their ``train_s`` no longer times training): delete them to time again.
+recipe skips done stages; each row's ``train_runtime_s`` and ``seconds_per_step`` are the stage's own record, which
+a resumed run keeps, while ``wall_s`` is this call's time for the row).
+Every trained row after the first of its size carries a paired bootstrap over the queries against that first row
+(``vs <row>``: mean difference, 95% interval, wins and losses).
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ VARIANTS = {
     "head": (" after the linear head", ["stage1_linear_head=true"]),
     "bank": (" after the linear head, negative bank of all targets",
              ["stage1_linear_head=true", "stage1_negative_bank={size}"]),
+    "mse-only": (" after the linear head, MSE term only", ["stage1_linear_head=true", "stage1_contrastive_weight=0"]),
+    "infonce-only": (" after the linear head, InfoNCE term only", ["stage1_linear_head=true", "stage1_mse_weight=0"]),
 }
 CONFIG = HERE.parent / "examples" / "mar" / "frozen_cpu.yaml"
 
@@ -56,10 +64,14 @@ def _alignment_texts(data_dir: Path, tokenizer, max_tokens: int) -> list[str]:
     return [t for t in dict.fromkeys(truncate_to_tokens(texts, tokenizer, max_tokens)) if t.strip()]
 
 
-def _ndcg(query_vectors, doc_vectors, data, pool) -> float:
+def _per_query(query_vectors, doc_vectors, data, pool) -> dict[str, float]:
     from sbert_med.evaluation.paired import per_query_ndcg
 
-    scores = per_query_ndcg(query_vectors, doc_vectors, list(data.queries), pool, data.relevant_docs)
+    return per_query_ndcg(query_vectors, doc_vectors, list(data.queries), pool, data.relevant_docs)
+
+
+def _ndcg(query_vectors, doc_vectors, data, pool) -> float:
+    scores = _per_query(query_vectors, doc_vectors, data, pool)
     return round(sum(scores.values()) / len(scores), 5)
 
 
@@ -70,6 +82,8 @@ def main() -> None:
     parser.add_argument("--models", nargs="*", default=[], metavar="NAME=PATH",
                         help="trained MAR models to score beside the baselines (e.g. a frozen_cpu.yaml run)")
     parser.add_argument("--stage1-epochs", type=float, default=2.0)
+    parser.add_argument("--stage1-learning-rates", type=float, nargs="*", default=[],
+                        help="train every variant at each of these Stage I rates (default: the config's, 1e-3)")
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=["plain", "head"],
                         help="which Stage I runs to train per size: without the head, after it, after it with "
                              "every cached target of the size as extra negatives (stage1_negative_bank)")
@@ -82,6 +96,7 @@ def main() -> None:
 
     from sbert_med.data.beir import load_beir
     from sbert_med.encoding import encode_cached
+    from sbert_med.evaluation.paired import paired_bootstrap
     from sbert_med.modules import fit_linear_head
     from sbert_med.modules.query_head import _route_outputs
     from sbert_med.recipes import mar as mar_module
@@ -128,15 +143,17 @@ def main() -> None:
                                                     "fit_s": round(time.perf_counter() - start, 2)}
         source = args.work_dir / f"alignment_{size}.jsonl"
         source.write_text("".join(json.dumps({"text": t}) + "\n" for t in chosen), encoding="utf-8")
-        for variant in args.variants:
+        reference = None
+        for variant, rate in [(v, r) for v in args.variants for r in args.stage1_learning_rates or [None]]:
             suffix, overrides = VARIANTS[variant]
             with_head = "stage1_linear_head=true" in overrides
-            name = f"Stage I{suffix}, {size} texts"
-            folder = f"run_{size}_{int(with_head)}" if variant != "bank" else f"run_{size}_bank"
+            name = f"Stage I{suffix}, {size} texts" + (f", lr {rate:g}" if rate else "")
+            folder = (f"run_{size}_{int(with_head)}" if variant in ("plain", "head") else f"run_{size}_{variant}") + (
+                f"_lr{rate:g}" if rate else "")
             config = load_recipe_config(CONFIG, [
                 f"cache_dir={cache}", "run_stage2=false", "alignment_max_texts=0",
                 f"stage1_epochs={args.stage1_epochs}", f"alignment_data={source}",
-                *[o.format(size=size) for o in overrides],
+                *[o.format(size=size) for o in overrides], *([f"stage1_learning_rate={rate}"] if rate else []),
                 f"output_dir={args.work_dir / folder}",
             ])
             start = time.perf_counter()
@@ -144,8 +161,16 @@ def main() -> None:
             trained = SentenceTransformer(model_dir, device="cpu")
             vectors = trained.encode_query(queries, convert_to_numpy=True, show_progress_bar=False)
             done = json.loads((Path(config.output_dir) / "stages" / "stage1" / "STAGE_DONE").read_text())
-            rows[name] = {"ndcg@10": _ndcg(vectors, docs, data, pool), "train_s": round(time.perf_counter() - start),
-                          "steps": done.get("global_step"), **({"fit": done["linear_head"]} if with_head else {})}
+            scores = _per_query(vectors, docs, data, pool)
+            rows[name] = {"ndcg@10": round(sum(scores.values()) / len(scores), 5),
+                          "wall_s": round(time.perf_counter() - start),
+                          **{key: done.get(key) for key in ("global_step", "train_runtime_s", "seconds_per_step",
+                                                            "train_loss", "negative_bank")},
+                          **({"fit": done["linear_head"]} if with_head else {})}
+            if reference is None:
+                reference = (name, scores)
+            else:  # the size's first trained row is the reference of the others (paired bootstrap over queries)
+                rows[name][f"vs {reference[0]}"] = paired_bootstrap(reference[1], scores)
             print(name, rows[name], flush=True)
     for spec in args.models:
         name, sep, path = spec.partition("=")
@@ -158,6 +183,7 @@ def main() -> None:
         "evaluation": f"MedQuAD dev: {len(queries)} queries over the {len(pool)} documents they judge, 128 tokens",
         "rows": rows,
         "settings": {"config": "examples/mar/frozen_cpu.yaml", "stage1_epochs": args.stage1_epochs,
+                     "stage1_learning_rates": args.stage1_learning_rates or "the config's",
                      "sizes": args.sizes, "variants": args.variants, "stage2": "no (trained rows)",
                      "alignment": "MedQuAD train questions and answers"},
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}",
