@@ -7,7 +7,7 @@ Usage:
     python bench/bench_mar_linear_head.py --data-dir ../shared/data --sizes 3000 --variants head bank \
         --out bench/results/mar_negative_bank.json    # every cached target as extra negatives (stage1_negative_bank)
     python bench/bench_mar_linear_head.py --data-dir ../shared/data --sizes 3000 --variants head \
-        --stage1-learning-rates 1e-3 2e-4 5e-5 --out bench/results/mar_head_learning_rate.json
+        --stage1-learning-rates 1e-3 3e-4 1e-4 3e-3 --out bench/results/mar_head_learning_rate.json
     python bench/bench_mar_linear_head.py --data-dir ../shared/data --sizes --models "MAR=runs/mar-frozen-cpu/model" \
         --out bench/results/mar_frozen_cpu_dev.json    # score trained models on the same split, no training
 
@@ -86,7 +86,8 @@ def main() -> None:
                         help="train every variant at each of these Stage I rates (default: the config's, 1e-3)")
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=["plain", "head"],
                         help="which Stage I runs to train per size: without the head, after it, after it with "
-                             "every cached target of the size as extra negatives (stage1_negative_bank)")
+                             "every cached target of the size as extra negatives (stage1_negative_bank), after it "
+                             "with the MSE or the InfoNCE term alone")
     parser.add_argument("--work-dir", type=Path, default=HERE / "_work" / "mar_linear_head")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "mar_linear_head.json")
     args = parser.parse_args()
