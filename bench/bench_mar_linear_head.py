@@ -12,6 +12,8 @@ Usage:
         --out bench/results/mar_frozen_cpu_dev.json    # score trained models on the same split, no training
     python bench/bench_mar_linear_head.py --data-dir ../shared/data --sizes 12000 --variants head --alignment mix \
         --nfcorpus --out bench/results/mar_head_alignment_mix.json    # the benchmark's mix, NFCorpus dev as well
+    python bench/bench_mar_linear_head.py --data-dir ../shared/data --sizes 12000 --variants head \
+        --alignment mix-nfcorpus --nfcorpus --out bench/results/mar_head_alignment_mix_nfcorpus.json
 
 The setting of ``examples/mar/frozen_cpu.yaml``: query tower all-MiniLM-L6-v2, document tower EmbeddingGemma-300M
 frozen (its own prompts, cut to 384), alignment texts cut to 48 MiniLM tokens, Stage I only (no Stage II), the
@@ -33,7 +35,9 @@ the size's cached targets, Stage I after the head with one of its two terms (the
 folders under ``--work-dir`` (the recipe skips done stages; each row's ``train_runtime_s`` and ``seconds_per_step``
 are the stage's own record, which a resumed run keeps, while ``wall_s`` is this call's time for the row).
 Every trained row after the first of its size carries a paired bootstrap over the queries against that first row
-(``vs <row>``: mean difference, 95% interval, wins and losses).
+(``vs <row>``: mean difference, 95% interval, wins and losses). Every MAR row (trained, fitted head, ``--models``)
+also carries ``<split>_cosine_to_target``: the mean cosine between its vector of each evaluation query and
+EmbeddingGemma's query vector of it, i.e. how well the query tower imitates the document model on that split.
 """
 
 from __future__ import annotations
@@ -83,10 +87,11 @@ def _alignment_texts(args, evaluations: list, tokenizer, max_tokens: int) -> lis
 
 
 class Evaluation:
-    """One probe split: its queries, the pool of documents searched and EmbeddingGemma's vectors of that pool."""
+    """One probe split: its queries, the pool of documents searched, EmbeddingGemma's vectors of that pool and of
+    the queries (``targets``: what a MAR query tower imitates)."""
 
-    def __init__(self, key: str, data, pool: list[str], documents):
-        self.key, self.data, self.pool, self.documents = key, data, pool, documents
+    def __init__(self, key: str, data, pool: list[str], documents, targets):
+        self.key, self.data, self.pool, self.documents, self.targets = key, data, pool, documents, targets
         self.queries = list(data.queries.values())
 
     def per_query(self, query_vectors, documents=None) -> dict[str, float]:
@@ -96,16 +101,28 @@ class Evaluation:
         return per_query_ndcg(query_vectors, documents, list(self.data.queries), self.pool, self.data.relevant_docs)
 
 
-def _score(evaluations: list[Evaluation], encode, documents: dict | None = None) -> tuple[dict, dict]:
+def _score(evaluations: list[Evaluation], encode, documents: dict | None = None,
+           fidelity: bool = True) -> tuple[dict, dict]:
     """``encode(texts)`` -> query vectors, scored on every split (against ``documents[key]`` where given, else
     EmbeddingGemma's): the row's figures (``ndcg@10`` is MedQuAD dev's, ``<key>_ndcg@10`` the others', ``mean``
-    their mean) and the per-query scores of each split."""
+    their mean; with ``fidelity``, ``<key>_cosine_to_target``: the mean cosine between each query's vector and
+    EmbeddingGemma's vector of it) and the per-query scores of each split."""
+    import numpy as np
+
     documents = documents or {}
-    per_query = {e.key: e.per_query(encode(e.queries), documents.get(e.key)) for e in evaluations}
+    row, per_query, cosines = {}, {}, {}
+    for e in evaluations:
+        vectors = np.asarray(encode(e.queries), dtype=np.float32)
+        per_query[e.key] = e.per_query(vectors, documents.get(e.key))
+        if fidelity:
+            unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+            targets = e.targets / np.linalg.norm(e.targets, axis=1, keepdims=True)
+            cosines[e.key] = round(float((unit * targets).sum(axis=1).mean()), 4)
     means = {key: round(sum(scores.values()) / len(scores), 5) for key, scores in per_query.items()}
-    row = {("ndcg@10" if key == "medquad_dev" else f"{key}_ndcg@10"): value for key, value in means.items()}
+    row.update({("ndcg@10" if key == "medquad_dev" else f"{key}_ndcg@10"): value for key, value in means.items()})
     if len(means) > 1:
         row["mean"] = round(sum(means.values()) / len(means), 5)
+    row.update({f"{key}_cosine_to_target": value for key, value in cosines.items()})
     return row, per_query
 
 
@@ -162,14 +179,15 @@ def main() -> None:
     def gemma_vectors(texts, route):
         return encode_cached(gemma, texts, cache_dir=cache, route=route, truncate_dim=384, batch_size=16)
 
-    evaluations = [Evaluation(key, data, pool, gemma_vectors([data.corpus[d] for d in pool], "document"))
-                   for key, data, pool in splits]
+    evaluations = [Evaluation(key, data, pool, gemma_vectors([data.corpus[d] for d in pool], "document"),
+                              gemma_vectors(list(data.queries.values()), "query")) for key, data, pool in splits]
     minilm_documents = {e.key: encode_cached(minilm, [e.data.corpus[d] for d in e.pool], cache_dir=cache,
                                              route="document") for e in evaluations}
     rows: dict[str, dict] = {
         "all-MiniLM-L6-v2 alone": _score(evaluations, lambda texts: minilm.encode(
-            texts, convert_to_numpy=True, show_progress_bar=False), minilm_documents)[0],
-        "EmbeddingGemma-300M alone (cut to 384)": _score(evaluations, lambda texts: gemma_vectors(texts, "query"))[0],
+            texts, convert_to_numpy=True, show_progress_bar=False), minilm_documents, fidelity=False)[0],
+        "EmbeddingGemma-300M alone (cut to 384)": _score(evaluations, lambda texts: gemma_vectors(texts, "query"),
+                                                         fidelity=False)[0],
     }
     minilm.max_seq_length = base.query_max_length
     texts = _alignment_texts(args, [data for _, data, _ in splits], minilm.tokenizer, base.alignment_max_length)
