@@ -54,6 +54,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--query-model", default="minilm")
     parser.add_argument("--document-model", default="embeddinggemma-300m")
     parser.add_argument("--alignment-size", type=int, default=20000)
+    parser.add_argument("--alignment-sources", choices=["benchmark", "with-nfcorpus-train-queries"],
+                        default="benchmark",
+                        help="the alignment corpus's sources (mar_alignment_corpus.py): SHARES, or "
+                             "SHARES_WITH_NFCORPUS (adds NFCorpus train queries)")
     parser.add_argument("--curve", type=int, nargs="*", default=[2000, 5000], help="smaller Stage I corpora")
     parser.add_argument("--stage2-pairs", type=int, default=4000, help="MedQuAD train pairs of Stage II")
     parser.add_argument("--query-max-length", type=int, default=64)
@@ -153,14 +157,16 @@ def import_device_vectors(folder: Path, document, tasks: dict, cache_dir: Path) 
 def prepare(args: argparse.Namespace, tasks: dict, cache_dir: Path):
     """Build the alignment corpus, encode with the frozen document tower everything the rows need (or import what
     a GPU machine encoded), and return the document tower."""
-    from mar_alignment_corpus import build_alignment_corpus
+    from mar_alignment_corpus import SHARES, SHARES_WITH_NFCORPUS, build_alignment_corpus
     from sentence_transformers import SentenceTransformer
 
     from sbert_med.data.pairs import load_training_pairs
 
     work = args.work_dir
+    shares = SHARES if args.alignment_sources == "benchmark" else SHARES_WITH_NFCORPUS
     alignment = build_alignment_corpus(args.data_dir, args.medline_dir, list(tasks.values()),
-                                       size=args.alignment_size, seed=args.seed, path=work / "alignment.jsonl")
+                                       size=args.alignment_size, seed=args.seed, path=work / "alignment.jsonl",
+                                       shares=shares)
     query_width = SentenceTransformer(resolve_model(args.query_model), device="cpu").get_embedding_dimension()
     document = document_tower(args, query_width)
     if args.device_vectors is not None:
@@ -413,6 +419,7 @@ def main() -> None:
         "goal": {"half_gap_mean": minilm_mean + (document - minilm_mean) / 2, "paper_98pct_mean": 0.98 * document},
         "settings": {"document_max_length": args.document_max_length, "query_max_length": args.query_max_length,
                      "truncate_dim": 384, "alignment_size": args.alignment_size, "stage2_pairs": args.stage2_pairs,
+                     "alignment_sources": args.alignment_sources,
                      "stage1_epochs": args.stage1_epochs, "stage1_batch_size": args.batch_size,
                      "stage1_learning_rate": args.stage1_learning_rate,
                      "stage1_linear_head": args.stage1_linear_head,

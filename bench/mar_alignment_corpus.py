@@ -78,7 +78,12 @@ def build_alignment_corpus(
     (JSONL: ``text``, ``source``); an existing file is read back instead, so a rerun trains on the same texts.
     ``question_splits``: the MedQuAD splits whose questions are used (a probe scored on dev passes ``("train",)``)."""
     if path.exists():
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        found = {row["source"] for row in rows}
+        if found != set(shares):
+            raise ValueError(f"{path} was built from {sorted(found)}, not the sources asked for now "
+                             f"({sorted(shares)}): move it away or use another work directory")
+        return rows
     from datasets import Dataset
 
     from sbert_med.data.decontaminate import EvalSet, beir_eval_set, decontaminate
