@@ -76,7 +76,7 @@ def _alignment_texts(args, evaluations: list, tokenizer, max_tokens: int) -> lis
         from mar_alignment_corpus import SHARES, SHARES_WITH_NFCORPUS, build_alignment_corpus
 
         rows = build_alignment_corpus(args.data_dir, args.medline_dir, evaluations, size=max(args.sizes), seed=42,
-                                      path=args.work_dir / f"alignment_{args.alignment}.jsonl",
+                                      path=args.work_dir / f"alignment_{args.alignment}_{max(args.sizes)}.jsonl",
                                       question_splits=("train",),
                                       shares=SHARES if args.alignment == "mix" else SHARES_WITH_NFCORPUS)
         texts = [row["text"] for row in rows]
@@ -190,7 +190,8 @@ def main() -> None:
                                                          fidelity=False)[0],
     }
     minilm.max_seq_length = base.query_max_length
-    texts = _alignment_texts(args, [data for _, data, _ in splits], minilm.tokenizer, base.alignment_max_length)
+    texts = _alignment_texts(args, [data for _, data, _ in splits], minilm.tokenizer,
+                             base.alignment_max_length) if args.sizes else []
     tag = "" if args.alignment == "medquad-train" else f"_{args.alignment}"
     model, prompts = mar_module._assemble(base, base.query_model, base.document_model)
     view = mar_module._document_view(model, base, {"query": prompts.get("query", ""),
