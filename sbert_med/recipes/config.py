@@ -201,7 +201,9 @@ class RecipeConfig:
             per_device_train_batch_size=self.batch_size,
             per_device_eval_batch_size=self.batch_size,
             learning_rate=self.learning_rate,
-            warmup_ratio=self.warmup_ratio,
+            # a float warmup_steps in (0, 1) is a ratio for sentence-transformers >= 6.0 on transformers 4 and 5
+            # (its training arguments convert it); warmup_ratio itself is deprecated in transformers 5
+            warmup_steps=self.warmup_ratio or 0,
             weight_decay=self.weight_decay,
             save_strategy="steps",
             save_steps=self.save_steps,

@@ -115,3 +115,11 @@ def test_missing_input_file_names_key_before_any_model_loads(tmp_path, capsys):
     path.write_text(f"recipe: medeir\ntokenizer_corpus: [{path}, {tmp_path / 'gone.jsonl'}]\n")
     assert main(["train", str(path)]) == 2
     assert "tokenizer_corpus: " + str(tmp_path / "gone.jsonl") in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("ratio, steps", [(0.1, 100), (0.06, 60), (0.0, 0)])
+def test_warmup_ratio_becomes_that_share_of_steps_without_a_deprecation_warning(tmp_path, caplog, ratio, steps):
+    with caplog.at_level("WARNING"):
+        arguments = ToyConfig(warmup_ratio=ratio, use_cpu=True).training_arguments(output_dir=str(tmp_path))
+    assert arguments.get_warmup_steps(1000) == steps
+    assert "warmup_ratio" not in caplog.text
