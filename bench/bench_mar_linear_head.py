@@ -129,6 +129,29 @@ def _score(evaluations: list[Evaluation], encode, documents: dict | None = None,
     return row, per_query
 
 
+def _reuse_stage1(source: Path, config) -> None:
+    """Copy the finished Stage I of the run folder ``source`` into ``config``'s run folder (which it opens), after
+    checking that the two configs agree on everything but Stage II and where things go."""
+    import shutil
+
+    from sbert_med.training.run import NEUTRAL_KEYS, STAGE_DONE, RunFolder
+
+    done = source / "stages" / "stage1"
+    if not (done / STAGE_DONE).is_file():
+        raise SystemExit(f"--stage1-from {source}: no finished Stage I ({done / STAGE_DONE} is missing)")
+    old = json.loads((source / "sbert_med_run.json").read_text())["config"]
+    new = config.to_dict()
+    differ = sorted(key for key in set(old) | set(new) if key not in NEUTRAL_KEYS and old.get(key) != new.get(key)
+                    and not key.startswith("stage2_") and key not in ("run_stage2", "max_train_examples"))
+    if differ:
+        raise SystemExit(f"--stage1-from {source}: its Stage I was trained with other settings: "
+                         + ", ".join(f"{key} {old.get(key)!r} -> {new.get(key)!r}" for key in differ))
+    target = Path(RunFolder.for_config(config).path) / "stages" / "stage1"
+    if not (target / STAGE_DONE).is_file():
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(done, target)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, required=True)
@@ -151,11 +174,24 @@ def main() -> None:
     parser.add_argument("--stage2", action="store_true",
                         help="trained rows also run the config's Stage II (frozen_cpu.yaml: 600 MedQuAD train pairs, "
                              "one mined hard negative each) after Stage I")
+    parser.add_argument("--stage2-pairs", type=int, default=None,
+                        help="with --stage2: this many MedQuAD train pairs (default: the config's 600; bench_mar.py "
+                             "uses 4,000)")
+    parser.add_argument("--stage2-learning-rate", type=float, default=None,
+                        help="with --stage2: Stage II's rate (default: the config's 2e-5, as bench_mar.py)")
+    parser.add_argument("--stage1-from", type=Path, default=None, metavar="RUN",
+                        help="with --stage2: take Stage I from this finished run folder instead of training it again "
+                             "(its config must match the new run's in every Stage I setting; Stage I is seeded and "
+                             "deterministic on CPU, so a rerun would give the same model)")
     parser.add_argument("--nfcorpus", action="store_true",
                         help="also score every row on NFCorpus dev (its 324 queries over the whole corpus)")
     parser.add_argument("--work-dir", type=Path, default=HERE / "_work" / "mar_linear_head")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "mar_linear_head.json")
     args = parser.parse_args()
+    if not args.stage2 and (args.stage2_pairs or args.stage2_learning_rate or args.stage1_from):
+        parser.error("--stage2-pairs, --stage2-learning-rate and --stage1-from need --stage2")
+    stage2_overrides = [*([f"max_train_examples={args.stage2_pairs}"] if args.stage2_pairs else []),
+                        *([f"stage2_learning_rate={args.stage2_learning_rate}"] if args.stage2_learning_rate else [])]
     import numpy as np
     import torch
     from sentence_transformers import SentenceTransformer
@@ -171,7 +207,7 @@ def main() -> None:
     torch.manual_seed(0)
     cache = args.work_dir / "cache"
     base = load_recipe_config(CONFIG, [f"cache_dir={cache}", "run_stage2=false", "alignment_max_texts=0",
-                                       f"stage1_epochs={args.stage1_epochs}"])
+                                       f"stage1_epochs={args.stage1_epochs}", *stage2_overrides])
     medquad = load_beir(args.data_dir / "medquad", "dev", corpus_file="corpus.jsonl")
     splits = [("medquad_dev", medquad, sorted({doc for judged in medquad.relevant_docs.values() for doc in judged}))]
     if args.nfcorpus:
@@ -225,15 +261,19 @@ def main() -> None:
             suffix, overrides = VARIANTS[variant]
             with_head = "stage1_linear_head=true" in overrides
             name = f"Stage I{suffix}, {size} texts{tag}" + (f", lr {rate:g}" if rate else "") + (
-                f", then Stage II ({base.max_train_examples} MedQuAD train pairs)" if args.stage2 else "")
+                f", then Stage II ({base.max_train_examples} MedQuAD train pairs, lr {base.stage2_learning_rate:g})"
+                if args.stage2 else "")
             folder = (f"run_{size}_{int(with_head)}" if variant in ("plain", "head") else f"run_{size}_{variant}") + (
-                f"_lr{rate:g}" if rate else "") + tag + ("_stage2" if args.stage2 else "")
+                f"_lr{rate:g}" if rate else "") + tag + ("_stage2" if args.stage2 else "") + (
+                f"_{base.max_train_examples}_lr{base.stage2_learning_rate:g}" if stage2_overrides else "")
             config = load_recipe_config(CONFIG, [
                 f"cache_dir={cache}", f"run_stage2={str(args.stage2).lower()}", "alignment_max_texts=0",
                 f"stage1_epochs={args.stage1_epochs}", f"alignment_data={source}",
                 *[o.format(size=size) for o in overrides], *([f"stage1_learning_rate={rate}"] if rate else []),
-                f"output_dir={args.work_dir / folder}",
+                *stage2_overrides, f"output_dir={args.work_dir / folder}",
             ])
+            if args.stage1_from:
+                _reuse_stage1(args.stage1_from, config)
             start = time.perf_counter()
             model_dir = mar_module.train_mar(config)
             trained = SentenceTransformer(model_dir, device="cpu")
@@ -271,8 +311,9 @@ def main() -> None:
         "settings": {"config": "examples/mar/frozen_cpu.yaml", "stage1_epochs": args.stage1_epochs,
                      "stage1_learning_rates": args.stage1_learning_rates or "the config's",
                      "sizes": args.sizes, "variants": args.variants,
-                     "stage2": (f"after Stage I ({base.max_train_examples} pairs)" if args.stage2
-                                else "no (trained rows)"),
+                     "stage2": (f"after Stage I ({base.max_train_examples} pairs, lr {base.stage2_learning_rate:g})"
+                                if args.stage2 else "no (trained rows)"),
+                     **({"stage1_from": str(args.stage1_from)} if args.stage1_from else {}),
                      "alignment": {"medquad-train": "MedQuAD train questions and answers",
                                    "mix": "the benchmark's mix (bench/mar_alignment_corpus.py, SHARES) with MedQuAD "
                                           "train questions only, decontaminated against the probe's splits",
