@@ -16,6 +16,10 @@ Usage:
         --alignment mix-nfcorpus --nfcorpus --out bench/results/mar_head_alignment_mix_nfcorpus.json
     python bench/bench_mar_linear_head.py --data-dir ../shared/data --sizes 12000 --variants head \
         --alignment mix-nfcorpus --nfcorpus --stage2 --out bench/results/mar_head_mix_nfcorpus_stage2.json
+    python bench/bench_mar_linear_head.py --data-dir ../shared/data --sizes 12000 --stage1-epochs 6 --variants head \
+        --alignment mix-nfcorpus --nfcorpus --work-dir /tmp/probe6 --stage2 --stage2-pairs 4000 \
+        --stage1-from /tmp/probe6/run_12000_1_mix-nfcorpus \
+        --out bench/results/mar_head_6_epochs_stage2_4000.json    # bench_mar.py's Stage II on a finished Stage I
 
 The setting of ``examples/mar/frozen_cpu.yaml``: query tower all-MiniLM-L6-v2, document tower EmbeddingGemma-300M
 frozen (its own prompts, cut to 384), alignment texts cut to 48 MiniLM tokens, Stage I only (``--stage2``: then the
