@@ -145,8 +145,10 @@ def _reuse_stage1(source: Path, config) -> None:
         raise SystemExit(f"--stage1-from {source}: no finished Stage I ({done / STAGE_DONE} is missing)")
     old = json.loads((source / "sbert_med_run.json").read_text())["config"]
     new = config.to_dict()
+    # Stage I reads the training pairs' texts when there is no alignment_data; then their number matters to it too
+    stage2_only = {"run_stage2", *(("max_train_examples",) if new.get("alignment_data") else ())}
     differ = sorted(key for key in set(old) | set(new) if key not in NEUTRAL_KEYS and old.get(key) != new.get(key)
-                    and not key.startswith("stage2_") and key not in ("run_stage2", "max_train_examples"))
+                    and not key.startswith("stage2_") and key not in stage2_only)
     if differ:
         raise SystemExit(f"--stage1-from {source}: its Stage I was trained with other settings: "
                          + ", ".join(f"{key} {old.get(key)!r} -> {new.get(key)!r}" for key in differ))
