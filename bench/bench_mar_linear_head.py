@@ -138,12 +138,10 @@ def _reuse_stage1(source: Path, config) -> None:
     checking that the two configs agree on everything but Stage II and where things go."""
     import shutil
 
-    from sbert_med.training.run import NEUTRAL_KEYS, STAGE_DONE, RunFolder
+    from sbert_med.training.run import NEUTRAL_KEYS, RUN_FILE, STAGE_DONE, RunFolder
 
     done = source / "stages" / "stage1"
-    if not (done / STAGE_DONE).is_file():
-        raise SystemExit(f"--stage1-from {source}: no finished Stage I ({done / STAGE_DONE} is missing)")
-    old = json.loads((source / "sbert_med_run.json").read_text())["config"]
+    old = json.loads((source / RUN_FILE).read_text())["config"]
     new = config.to_dict()
     # Stage I reads the training pairs' texts when there is no alignment_data; then their number matters to it too
     stage2_only = {"run_stage2", *(("max_train_examples",) if new.get("alignment_data") else ())}
@@ -152,7 +150,7 @@ def _reuse_stage1(source: Path, config) -> None:
     if differ:
         raise SystemExit(f"--stage1-from {source}: its Stage I was trained with other settings: "
                          + ", ".join(f"{key} {old.get(key)!r} -> {new.get(key)!r}" for key in differ))
-    target = Path(RunFolder.for_config(config).path) / "stages" / "stage1"
+    target = RunFolder.for_config(config).path / "stages" / "stage1"
     if not (target / STAGE_DONE).is_file():
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(done, target)
@@ -196,6 +194,12 @@ def main() -> None:
     args = parser.parse_args()
     if not args.stage2 and (args.stage2_pairs or args.stage2_learning_rate or args.stage1_from):
         parser.error("--stage2-pairs, --stage2-learning-rate and --stage1-from need --stage2")
+    if args.stage1_from:  # before minutes of encoding: a finished Stage I and the record of its run
+        from sbert_med.training.run import RUN_FILE, STAGE_DONE
+
+        for needed in (args.stage1_from / RUN_FILE, args.stage1_from / "stages" / "stage1" / STAGE_DONE):
+            if not needed.is_file():
+                parser.error(f"--stage1-from {args.stage1_from}: no finished Stage I run ({needed} is missing)")
     stage2_overrides = [*([f"max_train_examples={args.stage2_pairs}"] if args.stage2_pairs else []),
                         *([f"stage2_learning_rate={args.stage2_learning_rate}"] if args.stage2_learning_rate else [])]
     import numpy as np
