@@ -33,28 +33,18 @@ SHARES_WITH_NFCORPUS = {"medquad_questions": 0.40, "medline_titles": 0.31, "open
                         "nfcorpus_train_queries": 0.12}
 
 
-def _medquad_questions(data_dir: Path, splits: tuple[str, ...]) -> list[str]:
+def _split_queries(data_dir: Path, dataset: str, splits: tuple[str, ...]) -> list[str]:
+    """The distinct, non-empty texts of ``dataset``'s queries judged in ``splits`` (BEIR ``qrels/<split>.tsv``)."""
     queries = {}
-    with open(data_dir / "medquad" / "queries.jsonl", encoding="utf-8") as handle:
+    with open(data_dir / dataset / "queries.jsonl", encoding="utf-8") as handle:
         for line in handle:
             row = json.loads(line)
-            queries[row["_id"]] = row["text"]
+            queries[row["_id"]] = row["text"].strip()
     ids: set[str] = set()
     for split in splits:
-        with open(data_dir / "medquad" / "qrels" / f"{split}.tsv", encoding="utf-8") as handle:
+        with open(data_dir / dataset / "qrels" / f"{split}.tsv", encoding="utf-8") as handle:
             ids.update(row["query-id"] for row in csv.DictReader(handle, delimiter="\t"))
-    return sorted({queries[qid] for qid in ids if qid in queries})
-
-
-def _nfcorpus_train_queries(data_dir: Path) -> list[str]:
-    queries = {}
-    with open(data_dir / "nfcorpus" / "queries.jsonl", encoding="utf-8") as handle:
-        for line in handle:
-            row = json.loads(line)
-            queries[row["_id"]] = row["text"]
-    with open(data_dir / "nfcorpus" / "qrels" / "train.tsv", encoding="utf-8") as handle:
-        ids = {row["query-id"] for row in csv.DictReader(handle, delimiter="\t")}
-    return sorted({queries[qid].strip() for qid in ids if qid in queries and queries[qid].strip()})
+    return sorted({queries[qid] for qid in ids if queries.get(qid)})
 
 
 def _medline_titles(medline_dir: Path) -> list[str]:
@@ -89,10 +79,10 @@ def build_alignment_corpus(
     from sbert_med.data.decontaminate import EvalSet, beir_eval_set, decontaminate
 
     loaders = {  # a source added after the others leaves their seeded samples as they were
-        "medquad_questions": lambda: _medquad_questions(data_dir, question_splits),
+        "medquad_questions": lambda: _split_queries(data_dir, "medquad", question_splits),
         "medline_titles": lambda: _medline_titles(medline_dir),
         "openstax_sentences": lambda: _openstax_sentences(data_dir),
-        "nfcorpus_train_queries": lambda: _nfcorpus_train_queries(data_dir),
+        "nfcorpus_train_queries": lambda: _split_queries(data_dir, "nfcorpus", ("train",)),
     }
     pools = {source: loaders[source]() for source in shares}
     rng = random.Random(seed)
@@ -121,5 +111,5 @@ def build_alignment_corpus(
     tmp = path.with_suffix(".tmp")
     tmp.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in chosen), encoding="utf-8")
     tmp.replace(path)
-    (path.parent / "alignment_decontamination.json").write_text(json.dumps(report.to_dict(), indent=2))
+    path.with_name(f"{path.stem}.decontamination.json").write_text(json.dumps(report.to_dict(), indent=2))
     return chosen
