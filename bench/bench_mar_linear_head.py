@@ -163,6 +163,8 @@ def main() -> None:
     parser.add_argument("--models", nargs="*", default=[], metavar="NAME=PATH",
                         help="trained MAR models to score beside the baselines (e.g. a frozen_cpu.yaml run)")
     parser.add_argument("--stage1-epochs", type=float, default=2.0)
+    parser.add_argument("--stage1-batch-size", type=int, default=None,
+                        help="Stage I batch (default: the config's 64, ours for CPU scale; the paper's is 2,560)")
     parser.add_argument("--stage1-learning-rates", type=float, nargs="*", default=[],
                         help="train every variant at each of these Stage I rates (default: the config's, 1e-3)")
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=["plain", "head"],
@@ -200,6 +202,7 @@ def main() -> None:
         for needed in (args.stage1_from / RUN_FILE, args.stage1_from / "stages" / "stage1" / STAGE_DONE):
             if not needed.is_file():
                 parser.error(f"--stage1-from {args.stage1_from}: no finished Stage I run ({needed} is missing)")
+    stage1_overrides = [f"stage1_batch_size={args.stage1_batch_size}"] if args.stage1_batch_size else []
     stage2_overrides = [*([f"max_train_examples={args.stage2_pairs}"] if args.stage2_pairs else []),
                         *([f"stage2_learning_rate={args.stage2_learning_rate}"] if args.stage2_learning_rate else [])]
     import numpy as np
@@ -217,7 +220,8 @@ def main() -> None:
     torch.manual_seed(0)
     cache = args.work_dir / "cache"
     base = load_recipe_config(CONFIG, [f"cache_dir={cache}", "run_stage2=false", "alignment_max_texts=0",
-                                       f"stage1_epochs={args.stage1_epochs}", *stage2_overrides])
+                                       f"stage1_epochs={args.stage1_epochs}", *stage1_overrides,
+                                       *stage2_overrides])
     medquad = load_beir(args.data_dir / "medquad", "dev", corpus_file="corpus.jsonl")
     splits = [("medquad_dev", medquad, sorted({doc for judged in medquad.relevant_docs.values() for doc in judged}))]
     if args.nfcorpus:
@@ -271,16 +275,19 @@ def main() -> None:
             suffix, overrides = VARIANTS[variant]
             with_head = "stage1_linear_head=true" in overrides
             name = f"Stage I{suffix}, {size} texts{tag}" + (f", lr {rate:g}" if rate else "") + (
+                f", batch {base.stage1_batch_size}" if stage1_overrides else "") + (
                 f", then Stage II ({base.max_train_examples} MedQuAD train pairs, lr {base.stage2_learning_rate:g})"
                 if args.stage2 else "")
-            folder = (f"run_{size}_{int(with_head)}" if variant in ("plain", "head") else f"run_{size}_{variant}") + (
-                f"_lr{rate:g}" if rate else "") + tag + ("_stage2" if args.stage2 else "") + (
-                f"_{base.max_train_examples}_lr{base.stage2_learning_rate:g}" if stage2_overrides else "")
+            folder = "".join([
+                f"run_{size}_{int(with_head)}" if variant in ("plain", "head") else f"run_{size}_{variant}",
+                f"_lr{rate:g}" if rate else "", f"_bs{base.stage1_batch_size}" if stage1_overrides else "", tag,
+                "_stage2" if args.stage2 else "",
+                f"_{base.max_train_examples}_lr{base.stage2_learning_rate:g}" if stage2_overrides else ""])
             config = load_recipe_config(CONFIG, [
                 f"cache_dir={cache}", f"run_stage2={str(args.stage2).lower()}", "alignment_max_texts=0",
                 f"stage1_epochs={args.stage1_epochs}", f"alignment_data={source}",
                 *[o.format(size=size) for o in overrides], *([f"stage1_learning_rate={rate}"] if rate else []),
-                *stage2_overrides, f"output_dir={args.work_dir / folder}",
+                *stage1_overrides, *stage2_overrides, f"output_dir={args.work_dir / folder}",
             ])
             if args.stage1_from:
                 _reuse_stage1(args.stage1_from, config)
@@ -319,6 +326,7 @@ def main() -> None:
         + "; documents at 128 tokens, nDCG@10 with binary relevance (score > 0)",
         "rows": rows,
         "settings": {"config": "examples/mar/frozen_cpu.yaml", "stage1_epochs": args.stage1_epochs,
+                     "stage1_batch_size": base.stage1_batch_size,
                      "stage1_learning_rates": args.stage1_learning_rates or "the config's",
                      "sizes": args.sizes, "variants": args.variants,
                      "stage2": (f"after Stage I ({base.max_train_examples} pairs, lr {base.stage2_learning_rate:g})"
