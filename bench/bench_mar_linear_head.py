@@ -41,8 +41,10 @@ the size's cached targets, Stage I after the head with one of its two terms (the
 ``--models``. Writes ``--out`` (default ``bench/results/mar_linear_head.json``). A rerun resumes the finished run
 folders under ``--work-dir`` (the recipe skips done stages; each row's ``train_runtime_s`` and ``seconds_per_step``
 are the stage's own record, which a resumed run keeps, while ``wall_s`` is this call's time for the row).
-Every trained row after the first of its size carries a paired bootstrap over the queries against that first row
-(``vs <row>``: mean difference, 95% interval, wins and losses). Every MAR row (trained, fitted head, ``--models``)
+Every trained and ``--models`` row carries paired bootstraps over the queries against MiniLM alone, and every trained
+row after the first of its size against that first row, every ``--models`` row after the first against the first
+(``vs <row>``: mean difference, 95% interval, wins and losses, per split; with ``--nfcorpus`` also ``vs <row> (mean)``
+of the two splits' mean, resampled within each split). Every MAR row (trained, fitted head, ``--models``)
 also carries ``<split>_cosine_to_target``: the mean cosine between its vector of each evaluation query and
 EmbeddingGemma's query vector of it, i.e. how well the query tower imitates the document model on that split.
 """
@@ -70,6 +72,7 @@ VARIANTS = {
     "infonce-only": (" after the linear head, InfoNCE term only", ["stage1_linear_head=true", "stage1_mse_weight=0"]),
 }
 CONFIG = HERE.parent / "examples" / "mar" / "frozen_cpu.yaml"
+MINILM_ROW = "all-MiniLM-L6-v2 alone"
 
 
 def _alignment_texts(args, evaluations: list, tokenizer, max_tokens: int) -> list[str]:
@@ -131,6 +134,19 @@ def _score(evaluations: list[Evaluation], encode, documents: dict | None = None,
         row["mean"] = round(sum(means.values()) / len(means), 5)
     row.update({f"{key}_cosine_to_target": value for key, value in cosines.items()})
     return row, per_query
+
+
+def _compare(reference_name: str, reference: dict, per_query: dict) -> dict:
+    """Paired bootstraps of a row's per-query scores against ``reference``'s (same splits): one per split
+    (``vs <name>``, ``vs <name> (<split>)``) and, over several splits, one of their mean (``vs <name> (mean)``,
+    resampled within each split)."""
+    from sbert_med.evaluation.paired import paired_bootstrap, paired_bootstrap_over_datasets
+
+    labels = {f"vs {reference_name}" + ("" if key == "medquad_dev" else f" ({key})"):
+              paired_bootstrap(reference[key], scores) for key, scores in per_query.items()}
+    if len(per_query) > 1:
+        labels[f"vs {reference_name} (mean)"] = paired_bootstrap_over_datasets(reference, per_query)
+    return labels
 
 
 def _reuse_stage1(source: Path, config) -> None:
@@ -211,7 +227,6 @@ def main() -> None:
 
     from sbert_med.data.beir import load_beir
     from sbert_med.encoding import encode_cached
-    from sbert_med.evaluation.paired import paired_bootstrap
     from sbert_med.modules import fit_linear_head
     from sbert_med.modules.query_head import _route_outputs
     from sbert_med.recipes import mar as mar_module
@@ -239,9 +254,10 @@ def main() -> None:
                               gemma_vectors(list(data.queries.values()), "query")) for key, data, pool in splits]
     minilm_documents = {e.key: encode_cached(minilm, [e.data.corpus[d] for d in e.pool], cache_dir=cache,
                                              route="document") for e in evaluations}
+    minilm_row, minilm_per_query = _score(evaluations, lambda texts: minilm.encode(
+        texts, convert_to_numpy=True, show_progress_bar=False), minilm_documents, fidelity=False)
     rows: dict[str, dict] = {
-        "all-MiniLM-L6-v2 alone": _score(evaluations, lambda texts: minilm.encode(
-            texts, convert_to_numpy=True, show_progress_bar=False), minilm_documents, fidelity=False)[0],
+        MINILM_ROW: minilm_row,
         "EmbeddingGemma-300M alone (cut to 384)": _score(evaluations, lambda texts: gemma_vectors(texts, "query"),
                                                          fidelity=False)[0],
     }
@@ -305,20 +321,23 @@ def main() -> None:
                 stage2 = json.loads((Path(config.output_dir) / "stages" / "stage2" / "STAGE_DONE").read_text())
                 rows[name]["stage2"] = {key: stage2.get(key)
                                         for key in ("global_step", "train_runtime_s", "train_loss")}
+            rows[name].update(_compare(MINILM_ROW, minilm_per_query, per_query))
             if reference is None:
                 reference = (name, per_query)
             else:  # the size's first trained row is the reference of the others (paired bootstrap over queries)
-                for key, scores in per_query.items():
-                    label = f"vs {reference[0]}" + ("" if key == "medquad_dev" else f" ({key})")
-                    rows[name][label] = paired_bootstrap(reference[1][key], scores)
+                rows[name].update(_compare(*reference, per_query))
             print(name, rows[name], flush=True)
+    first_model = None
     for spec in args.models:
         name, sep, path = spec.partition("=")
         if not sep or not Path(path).is_dir():
             parser.error(f"--models takes NAME=PATH with PATH a model folder, got {spec!r}")
         trained = SentenceTransformer(path, device="cpu")
-        rows[name] = {**_score(evaluations, lambda queries: trained.encode_query(
-            queries, convert_to_numpy=True, show_progress_bar=False))[0], "model": path}
+        figures, per_query = _score(evaluations, lambda queries: trained.encode_query(
+            queries, convert_to_numpy=True, show_progress_bar=False))
+        rows[name] = {**figures, "model": path, **_compare(MINILM_ROW, minilm_per_query, per_query),
+                      **(_compare(*first_model, per_query) if first_model else {})}
+        first_model = first_model or (name, per_query)
     described = {"medquad_dev": "MedQuAD dev: {q} queries over the {d} documents they judge",
                  "nfcorpus_dev": "NFCorpus dev: {q} queries over the whole corpus ({d} documents)"}
     result = {

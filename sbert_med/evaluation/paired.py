@@ -1,4 +1,5 @@
 """Per-query nDCG@k and a paired bootstrap: is model B's gain over model A on the same queries more than noise?
+(:func:`paired_bootstrap_over_datasets` asks it of a figure that averages several datasets.)
 
 The nDCG is the one sentence-transformers' ``InformationRetrievalEvaluator`` reports (binary relevance: a document
 is relevant when its qrels score is > 0; cosine similarity; exact ties, rare with float embeddings, go to the
@@ -61,18 +62,37 @@ def paired_bootstrap(
 ) -> dict[str, float]:
     """Paired bootstrap over the queries both score: the mean difference ``candidate - baseline``, its 95% interval,
     the share of resamples in which the candidate is not ahead, and the queries it wins, loses and ties."""
-    shared = sorted(set(baseline) & set(candidate))
-    if not shared:
-        raise ValueError("the two score sets share no query")
-    difference = np.array([candidate[query] - baseline[query] for query in shared])
+    return paired_bootstrap_over_datasets({"": baseline}, {"": candidate}, samples=samples, seed=seed)
+
+
+def paired_bootstrap_over_datasets(
+    baselines: Mapping[str, Mapping[str, float]], candidates: Mapping[str, Mapping[str, float]], *,
+    samples: int = 10_000, seed: int = 0,
+) -> dict[str, float]:
+    """:func:`paired_bootstrap` of a figure that averages datasets (e.g. the mean nDCG@10 of MedQuAD and
+    NFCorpus): the queries are resampled within each dataset (a stratified bootstrap), and the difference is the
+    mean over datasets of each dataset's mean difference, so every dataset weighs the same whatever its size.
+    ``baselines`` / ``candidates``: dataset name -> per-query scores (both with the same datasets). ``queries``,
+    ``wins``, ``losses`` and ``ties`` count over all datasets."""
+    if set(baselines) != set(candidates):
+        raise ValueError(f"the two score sets cover other datasets: {sorted(baselines)} and {sorted(candidates)}")
     rng = np.random.default_rng(seed)
-    means = difference[rng.integers(0, len(difference), size=(samples, len(difference)))].mean(axis=1)
+    differences, resampled = [], []
+    for name in baselines:
+        shared = sorted(set(baselines[name]) & set(candidates[name]))
+        if not shared:
+            raise ValueError("the two score sets share no query" + (f" of {name!r}" if name else ""))
+        difference = np.array([candidates[name][query] - baselines[name][query] for query in shared])
+        differences.append(difference)
+        resampled.append(difference[rng.integers(0, len(difference), size=(samples, len(difference)))].mean(axis=1))
+    means = np.mean(resampled, axis=0)
     low, high = np.percentile(means, [2.5, 97.5])
-    return {"queries": len(shared), "mean_difference": round(float(difference.mean()), 5),
+    every = np.concatenate(differences)
+    return {"queries": len(every), "mean_difference": round(float(np.mean([d.mean() for d in differences])), 5),
             "ci95": [round(float(low), 5), round(float(high), 5)],
             "share_not_ahead": round(float((means <= 0).mean()), 4),
-            "wins": int((difference > 0).sum()), "losses": int((difference < 0).sum()),
-            "ties": int((difference == 0).sum()), "samples": samples, "seed": seed}
+            "wins": int((every > 0).sum()), "losses": int((every < 0).sum()),
+            "ties": int((every == 0).sum()), "samples": samples, "seed": seed}
 
 
 def _normalised(embeddings: np.ndarray) -> np.ndarray:

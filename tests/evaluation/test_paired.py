@@ -9,7 +9,7 @@ import pytest
 
 from sbert_med.data.beir import load_beir
 from sbert_med.evaluation import ir_evaluator
-from sbert_med.evaluation.paired import paired_bootstrap, per_query_ndcg
+from sbert_med.evaluation.paired import paired_bootstrap, paired_bootstrap_over_datasets, per_query_ndcg
 
 
 def test_ndcg_by_hand():
@@ -51,3 +51,30 @@ def test_paired_bootstrap():
     assert paired_bootstrap(base, dict(base), seed=3) == {**same, "seed": 3}
     with pytest.raises(ValueError, match="share no query"):
         paired_bootstrap({"a": 1.0}, {"b": 1.0})
+
+
+def test_paired_bootstrap_over_datasets_weighs_each_dataset_alike():
+    rng = np.random.default_rng(2)
+    small = {f"s{i}": float(value) for i, value in enumerate(rng.random(50))}
+    large = {f"l{i}": float(value) for i, value in enumerate(rng.random(500))}
+    baselines = {"small": small, "large": large}
+    gain_on_small = {"small": {query: value + 0.1 for query, value in small.items()}, "large": dict(large)}
+    result = paired_bootstrap_over_datasets(baselines, gain_on_small)
+    # the mean of the two datasets' means moves by 0.1 / 2, not by 0.1 * 50 / 550 as a pooled bootstrap would say
+    assert result["mean_difference"] == pytest.approx(0.05, abs=1e-6)
+    assert result["ci95"] == pytest.approx([0.05, 0.05], abs=1e-6)
+    assert result["queries"] == 550 and result["wins"] == 50 and result["ties"] == 500
+    offsetting = {"small": {query: value + 0.1 for query, value in small.items()},
+                  "large": {query: value - 0.1 for query, value in large.items()}}
+    assert paired_bootstrap_over_datasets(baselines, offsetting)["mean_difference"] == pytest.approx(0, abs=1e-6)
+    noisy = {name: {query: value + rng.normal(0, 0.2) for query, value in scores.items()}
+             for name, scores in baselines.items()}
+    spread = paired_bootstrap_over_datasets(baselines, noisy)
+    assert spread["ci95"][0] < spread["mean_difference"] < spread["ci95"][1]
+    # one dataset: the plain paired bootstrap, draw for draw
+    single = paired_bootstrap_over_datasets({"x": small}, {"x": noisy["small"]})
+    assert single == paired_bootstrap(small, noisy["small"])
+    with pytest.raises(ValueError, match="other datasets"):
+        paired_bootstrap_over_datasets(baselines, {"small": small})
+    with pytest.raises(ValueError, match="share no query of 'large'"):
+        paired_bootstrap_over_datasets(baselines, {"small": small, "large": {"z": 1.0}})
