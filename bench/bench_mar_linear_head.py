@@ -175,7 +175,8 @@ def _reuse_stage1(source: Path, config) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, required=True)
-    parser.add_argument("--sizes", type=int, nargs="*", default=[3000, 8000], help="alignment texts per run")
+    parser.add_argument("--sizes", type=int, nargs="*", default=[3000, 8000],
+                        help="alignment texts per run (given with no size: score the --models rows only)")
     parser.add_argument("--models", nargs="*", default=[], metavar="NAME=PATH",
                         help="trained MAR models to score beside the baselines (e.g. a frozen_cpu.yaml run)")
     parser.add_argument("--stage1-epochs", type=float, default=2.0)
