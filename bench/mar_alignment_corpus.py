@@ -21,6 +21,7 @@ abstracts that are also MEDLINE citations cannot leak their titles.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import logging
 import random
@@ -64,17 +65,21 @@ def _split_queries(data_dir: Path, dataset: str, splits: tuple[str, ...]) -> lis
     return sorted({queries[qid] for qid in ids if queries.get(qid)})
 
 
-def _medline_titles(medline_dir: Path) -> list[str]:
+@functools.lru_cache(maxsize=1)
+def _medline_records(medline_dir: Path):
+    """The citations of the MEDLINE files, read once for both sources that use them."""
     from sbert_med.data.medline import load_medline
 
-    records = load_medline(medline_dir, require_abstract=False)
+    return load_medline(medline_dir, require_abstract=False)
+
+
+def _medline_titles(medline_dir: Path) -> list[str]:
+    records = _medline_records(medline_dir)
     return sorted({title.strip() for title in records["title"] if title and 4 <= len(title.split()) <= 40})
 
 
 def _medline_mesh_terms(medline_dir: Path) -> list[str]:
-    from sbert_med.data.medline import load_medline
-
-    records = load_medline(medline_dir, require_abstract=False)
+    records = _medline_records(medline_dir)
     return sorted({term.strip() for terms in records["mesh"] for term in terms if term.strip()})
 
 
