@@ -99,14 +99,23 @@ def build_alignment_corpus(
     question_splits: tuple[str, ...] = ("train", "dev"), shares: dict[str, float] = SHARES,
 ) -> list[dict]:
     """``size`` decontaminated texts (a seeded sample by ``shares``, default :data:`SHARES`), written to ``path``
-    (JSONL: ``text``, ``source``); an existing file is read back instead, so a rerun trains on the same texts.
+    (JSONL: ``text``, ``source``; its settings beside it in ``<stem>.settings.json``); an existing file is read back
+    instead, so a rerun trains on the same texts, and refused when it was built with another size, seed, shares or
+    question splits (``ValueError`` naming them).
     ``question_splits``: the MedQuAD splits whose questions are used (a probe scored on dev passes ``("train",)``)."""
+    settings = {"size": size, "seed": seed, "shares": shares, "question_splits": list(question_splits)}
+    settings_path = path.with_name(f"{path.stem}.settings.json")
     if path.exists():
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
         found = {row["source"] for row in rows}
-        if found != set(shares):
-            raise ValueError(f"{path} was built from {sorted(found)}, not the sources asked for now "
-                             f"({sorted(shares)}): move it away or use another work directory")
+        # a file from before the settings were recorded is checked by its sources and size alone
+        built = json.loads(settings_path.read_text()) if settings_path.exists() else {
+            **settings, "size": len(rows), "shares": {source: shares.get(source) for source in found}}
+        differ = [key for key in settings if built.get(key) != settings[key]]
+        if differ:
+            raise ValueError(f"{path} was built with other settings ("
+                             + ", ".join(f"{key} {built.get(key)!r}, now {settings[key]!r}" for key in differ)
+                             + "): move it away or use another work directory")
         return rows
     from datasets import Dataset
 
@@ -150,6 +159,7 @@ def build_alignment_corpus(
         raise RuntimeError(f"only {len(chosen)} alignment texts after decontamination, {size} asked")
     tmp = path.with_suffix(".tmp")
     tmp.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in chosen), encoding="utf-8")
+    settings_path.write_text(json.dumps(settings, indent=2))
     tmp.replace(path)
     path.with_name(f"{path.stem}.decontamination.json").write_text(json.dumps(report.to_dict(), indent=2))
     return chosen
