@@ -167,7 +167,7 @@ def _reuse_stage1(source: Path, config) -> None:
     old = json.loads((source / RUN_FILE).read_text())["config"]
     new = config.to_dict()
     # Stage I reads the training pairs' texts when there is no alignment_data; then their number matters to it too
-    stage2_only = {"run_stage2", *(("max_train_examples",) if new.get("alignment_data") else ())}
+    stage2_only = {"run_stage2", *(("max_train_examples", "train_data") if new.get("alignment_data") else ())}
     differ = sorted(key for key in set(old) | set(new) if key not in NEUTRAL_KEYS and old.get(key) != new.get(key)
                     and not key.startswith("stage2_") and key not in stage2_only)
     if differ:
@@ -214,6 +214,9 @@ def main() -> None:
                              "uses 4,000)")
     parser.add_argument("--stage2-learning-rate", type=float, default=None,
                         help="with --stage2: Stage II's rate (default: the config's 2e-5, as bench_mar.py)")
+    parser.add_argument("--stage2-medline-pairs", type=int, default=0, metavar="N",
+                        help="with --stage2: add N MEDLINE title -> abstract pairs to Stage II's MedQuAD pairs "
+                             "(bench/mar_stage2_pairs.py, decontaminated against the probe's splits)")
     parser.add_argument("--stage1-from", type=Path, default=None, metavar="RUN",
                         help="with --stage2: take Stage I from this finished run folder instead of training it again "
                              "(its config must match the new run's in every Stage I setting; Stage I is seeded and "
@@ -223,8 +226,9 @@ def main() -> None:
     parser.add_argument("--work-dir", type=Path, default=HERE / "_work" / "mar_linear_head")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "mar_linear_head.json")
     args = parser.parse_args()
-    if not args.stage2 and (args.stage2_pairs or args.stage2_learning_rate or args.stage1_from):
-        parser.error("--stage2-pairs, --stage2-learning-rate and --stage1-from need --stage2")
+    if not args.stage2 and (args.stage2_pairs or args.stage2_learning_rate or args.stage1_from
+                            or args.stage2_medline_pairs):
+        parser.error("--stage2-pairs, --stage2-learning-rate, --stage2-medline-pairs and --stage1-from need --stage2")
     if args.stage1_from:  # before minutes of encoding: a finished Stage I and the record of its run
         from sbert_med.training.run import RUN_FILE, STAGE_DONE
 
@@ -275,6 +279,20 @@ def main() -> None:
         "EmbeddingGemma-300M alone (cut to 384)": _score(evaluations, lambda texts: gemma_vectors(texts, "query"),
                                                          fidelity=False)[0],
     }
+    stage2_data = []  # Stage II's pairs when --stage2-medline-pairs adds MEDLINE's to MedQuAD's
+    if args.stage2_medline_pairs:
+        import mar_stage2_pairs
+
+        pairs_file = args.work_dir / (f"stage2_pairs_{base.max_train_examples}"
+                                      f"_medline_{args.stage2_medline_pairs}.jsonl")
+        if not pairs_file.exists():
+            medline_pairs = mar_stage2_pairs.medline_title_abstract_pairs(
+                args.medline_dir, [data for _, data, _ in splits], count=args.stage2_medline_pairs, seed=42)
+            mar_stage2_pairs.write_stage2_pairs(pairs_file, base.load_train_pairs(), medline_pairs)
+        stage2_data = [f"train_data={pairs_file}", "max_train_examples=0"]
+    stage2_name = (f"{base.max_train_examples} MedQuAD train pairs"
+                   + (f" + {args.stage2_medline_pairs} MEDLINE title -> abstract pairs" if stage2_data else "")
+                   + f", lr {base.stage2_learning_rate:g}")
     minilm.max_seq_length = base.query_max_length
     texts = _alignment_texts(args, [data for _, data, _ in splits], minilm.tokenizer,
                              base.alignment_max_length) if args.sizes else []
@@ -307,19 +325,19 @@ def main() -> None:
             name = f"Stage I{suffix}, {size} texts{tag}" + (f", lr {rate:g}" if rate else "") + (
                 f", batch {base.stage1_batch_size}" if args.stage1_batch_size else "") + (
                 f", temperature {base.stage1_temperature:g}" if args.stage1_temperature else "") + (
-                f", then Stage II ({base.max_train_examples} MedQuAD train pairs, lr {base.stage2_learning_rate:g})"
-                if args.stage2 else "")
+                f", then Stage II ({stage2_name})" if args.stage2 else "")
             folder = "".join([
                 f"run_{size}_{int(with_head)}" if variant in ("plain", "head") else f"run_{size}_{variant}",
                 f"_lr{rate:g}" if rate else "", f"_bs{base.stage1_batch_size}" if args.stage1_batch_size else "",
                 f"_t{base.stage1_temperature:g}" if args.stage1_temperature else "", tag,
                 "_stage2" if args.stage2 else "",
-                f"_{base.max_train_examples}_lr{base.stage2_learning_rate:g}" if stage2_overrides else ""])
+                f"_{base.max_train_examples}_lr{base.stage2_learning_rate:g}" if stage2_overrides else "",
+                f"_medline{args.stage2_medline_pairs}" if stage2_data else ""])
             config = load_recipe_config(CONFIG, [
                 f"cache_dir={cache}", f"run_stage2={str(args.stage2).lower()}", "alignment_max_texts=0",
                 f"stage1_epochs={args.stage1_epochs}", f"alignment_data={source}",
                 *[o.format(size=size) for o in overrides], *([f"stage1_learning_rate={rate}"] if rate else []),
-                *stage1_overrides, *stage2_overrides, f"output_dir={args.work_dir / folder}",
+                *stage1_overrides, *stage2_overrides, *stage2_data, f"output_dir={args.work_dir / folder}",
             ])
             if args.stage1_from:
                 _reuse_stage1(args.stage1_from, config)
@@ -364,8 +382,7 @@ def main() -> None:
                      "stage1_batch_size": base.stage1_batch_size, "stage1_temperature": base.stage1_temperature,
                      "stage1_learning_rates": args.stage1_learning_rates or "the config's",
                      "sizes": args.sizes, "variants": args.variants,
-                     "stage2": (f"after Stage I ({base.max_train_examples} pairs, lr {base.stage2_learning_rate:g})"
-                                if args.stage2 else "no (trained rows)"),
+                     "stage2": f"after Stage I ({stage2_name})" if args.stage2 else "no (trained rows)",
                      **({"stage1_from": str(args.stage1_from)} if args.stage1_from else {}),
                      "alignment": {"medquad-train": "MedQuAD train questions and answers",
                                    "mix": "the benchmark's mix (bench/mar_alignment_corpus.py, SHARES) with MedQuAD "

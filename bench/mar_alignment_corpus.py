@@ -71,7 +71,7 @@ def _split_queries(data_dir: Path, dataset: str, splits: tuple[str, ...]) -> lis
 
 
 @functools.lru_cache(maxsize=1)
-def _medline_records(medline_dir: Path):
+def medline_records(medline_dir: Path):
     """The citations of the MEDLINE files, read once for both sources that use them."""
     from sbert_med.data.medline import load_medline
 
@@ -79,12 +79,12 @@ def _medline_records(medline_dir: Path):
 
 
 def _medline_titles(medline_dir: Path) -> list[str]:
-    records = _medline_records(medline_dir)
+    records = medline_records(medline_dir)
     return sorted({title.strip() for title in records["title"] if title and 4 <= len(title.split()) <= 40})
 
 
 def _medline_mesh_terms(medline_dir: Path) -> list[str]:
-    records = _medline_records(medline_dir)
+    records = medline_records(medline_dir)
     return sorted({term.strip() for terms in records["mesh"] for term in terms if term.strip()})
 
 
