@@ -75,6 +75,23 @@ def test_another_producer_never_reads_these_vectors(tiny, tmp_path):
     assert len(list(tmp_path.iterdir())) == 3
 
 
+def test_a_width_cut_by_the_model_or_by_the_call_is_one_producer(tiny, tmp_path):
+    width = tiny.get_embedding_dimension() // 2
+    by_call = encode_cached(tiny, TEXTS[:4], cache_dir=tmp_path, truncate_dim=width, show_progress_bar=False)
+    cut = copy.deepcopy(tiny)
+    cut.truncate_dim = width
+    calls: list[int] = []
+    original = cut.encode_document
+    cut.encode_document = lambda *args, **kwargs: calls.append(1) or original(*args, **kwargs)
+    by_model = encode_cached(cut, TEXTS[:4], cache_dir=tmp_path, show_progress_bar=False)
+    assert calls == [] and by_model.shape == (4, width) and np.array_equal(by_call, by_model)
+    assert len(list(tmp_path.iterdir())) == 1
+    full = encode_cached(tiny, TEXTS[:4], cache_dir=tmp_path, show_progress_bar=False)  # another width: its own
+    assert full.shape == (4, 2 * width) and len(list(tmp_path.iterdir())) == 2
+    narrower = encode_cached(cut, TEXTS[:4], cache_dir=tmp_path, truncate_dim=width // 2, show_progress_bar=False)
+    assert narrower.shape == (4, width // 2) and len(list(tmp_path.iterdir())) == 3  # the call's width wins
+
+
 def test_model_fingerprint_follows_weights_and_settings(tiny):
     base = model_fingerprint(tiny)
     assert model_fingerprint(copy.deepcopy(tiny)) == base
