@@ -29,7 +29,7 @@ from sbert_med.encoding.fingerprint import route_fingerprint, settings_fingerpri
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EncodingCache", "encode_cached", "text_key"]
+__all__ = ["EncodingCache", "encode_cached", "encoding_key", "text_key"]
 
 Route = Literal["query", "document"]
 ROUTES = ("query", "document")
@@ -162,6 +162,29 @@ class EncodingCache:
         return self.get(texts)
 
 
+def encoding_key(
+    model,
+    route: Route,
+    *,
+    prompt: str | None = None,
+    prompt_name: str | None = None,
+    normalize_embeddings: bool = True,
+    truncate_dim: int | None = None,
+    fingerprint: str | None = None,
+) -> dict[str, Any]:
+    """The key :func:`encode_cached` stores ``model``'s vectors under for these arguments (for code that fills an
+    :class:`EncodingCache` with vectors computed elsewhere): the route's fingerprint taken without the model's
+    ``truncate_dim``, and the width the vectors are cut to, the call's ``truncate_dim`` or else the model's."""
+    return {
+        "model": fingerprint or route_fingerprint(model, route, with_truncate_dim=False),
+        "route": route,
+        "prompt": prompt,
+        "prompt_name": prompt_name,
+        "normalize_embeddings": normalize_embeddings,
+        "truncate_dim": truncate_dim if truncate_dim is not None else getattr(model, "truncate_dim", None),
+    }
+
+
 def encode_cached(
     model,
     texts: Sequence[str],
@@ -212,15 +235,8 @@ def encode_cached(
 
     if cache_dir is None:
         return encode_fn(list(texts)) if len(texts) else np.zeros((0, 0), dtype=np.float32)
-    width = truncate_dim if truncate_dim is not None else getattr(model, "truncate_dim", None)
-    key = {
-        "model": fingerprint or route_fingerprint(model, route, with_truncate_dim=False),
-        "route": route,
-        "prompt": prompt,
-        "prompt_name": prompt_name,
-        "normalize_embeddings": normalize_embeddings,
-        "truncate_dim": width,
-    }
+    key = encoding_key(model, route, prompt=prompt, prompt_name=prompt_name,
+                       normalize_embeddings=normalize_embeddings, truncate_dim=truncate_dim, fingerprint=fingerprint)
     info = {"model_name": getattr(getattr(model, "model_card_data", None), "base_model", None)}
     cache = EncodingCache(cache_dir, key, info=info)
     return cache.encode(texts, encode_fn, chunk_size=chunk_size, show_progress_bar=show_progress_bar,
