@@ -8,7 +8,9 @@ over 3,000 answers) and NFCorpus ``test`` (323 queries over 3,633 abstracts), do
 Rows, all measured in one run: MiniLM alone, the document tower alone, MAR after Stage I, MAR after Stage I + II,
 MAR without Stage I (Stage II only); the query throughput (batch 32) and latency (batch 1, p50) of every row; the
 time of one Stage I step with cached targets against the live frozen tower (same batch); the alignment curve
-(mean nDCG@10 after Stage I on part of the alignment corpus).
+(mean nDCG@10 after Stage I on part of the alignment corpus); every row against MiniLM alone on the same queries
+(``paired_vs_minilm``: a paired bootstrap of the two splits' mean, resampled within each split, and of each split,
+from per-query graded nDCG@10 that must average to the row's MTEB figure).
 
 The frozen document tower never changes, so everything it encodes is cached once (``sbert_med.encoding``, keyed by
 the document route's fingerprint): Stage I targets, Stage II documents, and both evaluation corpora are encoded
@@ -112,6 +114,43 @@ def evaluate_row(model, tasks: dict, cache_dir: Path, batch_size: int) -> dict[s
     return row
 
 
+def per_query_scores(model, tasks: dict, cache_dir: Path) -> dict[str, dict[str, float]]:
+    """Graded nDCG@10 of every query of every task (``{task: {query_id: ndcg}}``, for the paired comparison with
+    MiniLM), from ``model``'s vectors in the encoding cache (a MAR row's documents are its frozen tower's, cached
+    once for every row; on the GPU path they are the imported ones)."""
+    from mar_decoder_score import per_query_ndcg_at_10
+
+    scores = {}
+    for task, data in tasks.items():
+        queries, documents = list(dict.fromkeys(data.queries.values())), list(dict.fromkeys(data.corpus.values()))
+        query_vectors = encode_cached(model, queries, cache_dir=cache_dir, route="query", batch_size=32,
+                                      show_progress_bar=False)
+        document_vectors = encode_cached(model, documents, cache_dir=cache_dir, route="document", batch_size=16)
+        scores[task] = per_query_ndcg_at_10(data, dict(zip(queries, query_vectors)),
+                                            dict(zip(documents, document_vectors)))
+    return scores
+
+
+def check_per_query(name: str, row: dict, scores: dict[str, dict[str, float]], tolerance: float = 5e-4) -> None:
+    """The per-query scores must average to the row's figure (MTEB's, from its own encoding pass), or the paired
+    comparison would speak about other numbers than the table's."""
+    for task, by_query in scores.items():
+        mean = sum(by_query.values()) / len(by_query)
+        if abs(mean - row[task]) > tolerance:
+            raise SystemExit(f"{name}, {task}: per-query scores average {mean:.5f}, the row says {row[task]:.5f}")
+
+
+def paired_against_minilm(per_query: dict[str, dict]) -> dict[str, dict]:
+    """Every row against MiniLM alone on the same queries: a paired bootstrap of the two splits' mean (resampled
+    within each split) and of each split."""
+    from sbert_med.evaluation.paired import paired_bootstrap, paired_bootstrap_over_datasets
+
+    reference = per_query["MiniLM alone"]
+    return {name: {"mean": paired_bootstrap_over_datasets(reference, scores),
+                   **{task: paired_bootstrap(reference[task], by_query) for task, by_query in scores.items()}}
+            for name, scores in per_query.items() if name != "MiniLM alone"}
+
+
 def import_device_vectors(folder: Path, document, tasks: dict, cache_dir: Path) -> None:
     """Store the GPU machine's vectors under the keys this machine's code looks them up by: the encoding cache of
     ``encode_cached`` (document route fingerprint, route) and the MTEB evaluation cache (per task and prompt type).
@@ -121,7 +160,7 @@ def import_device_vectors(folder: Path, document, tasks: dict, cache_dir: Path) 
     import numpy as np
     from mteb.types import PromptType
 
-    from sbert_med.encoding import EncodingCache, route_fingerprint
+    from sbert_med.encoding import EncodingCache, encoding_key
     from sbert_med.evaluation.cached_encoder import CachedSentenceTransformerEncoder
     from sbert_med.evaluation.mteb_tasks import beir_retrieval_task
 
@@ -142,9 +181,7 @@ def import_device_vectors(folder: Path, document, tasks: dict, cache_dir: Path) 
             cache.add(todo, np.stack([by_route[route][text] for text in todo]))
 
     for route, vectors in by_route.items():
-        key = {"model": route_fingerprint(document, route), "route": route, "prompt": None, "prompt_name": None,
-               "normalize_embeddings": True, "truncate_dim": None}
-        add(EncodingCache(cache_dir, key), list(vectors), route)
+        add(EncodingCache(cache_dir, encoding_key(document, route)), list(vectors), route)
     encoder = CachedSentenceTransformerEncoder(document, cache_dir=cache_dir)
     for data in tasks.values():
         metadata = beir_retrieval_task(data).metadata
@@ -294,12 +331,13 @@ DECODER_ROWS = {
 }
 
 
-def score_device_rows(args: argparse.Namespace, tasks: dict, rows: dict, extra: dict) -> tuple[dict, dict]:
+def score_device_rows(args: argparse.Namespace, tasks: dict, rows: dict, extra: dict,
+                      per_query: dict) -> tuple[dict, dict]:
     """Rows trained on the GPU machine (``mar_device_train.py``): their query vectors against the frozen tower's
     document vectors, scored as MTEB scores them (``mar_decoder_score.ndcg_at_10``, checked on the document tower
     row first); the decoder table (``mar_decoder_device.py``) likewise when ``--decoder-rows`` is given."""
     import numpy as np
-    from mar_decoder_score import check, eval_texts, ndcg_at_10, score_rows
+    from mar_decoder_score import check, eval_texts, per_query_ndcg_at_10, score_rows
 
     texts = args.device_vectors / "texts.json.gz"
     checked = check(args.device_vectors, tasks)
@@ -312,7 +350,8 @@ def score_device_rows(args: argparse.Namespace, tasks: dict, rows: dict, extra: 
     by_document = dict(zip(documents, np.load(args.device_vectors / "eval_documents.npy")))
     for name, label in DEVICE_ROWS.items():
         by_query = dict(zip(queries, np.load(args.device_rows / f"{name}.npz")["queries"]))
-        rows[label] = {task: ndcg_at_10(data, by_query, by_document) for task, data in tasks.items()}
+        per_query[label] = {task: per_query_ndcg_at_10(data, by_query, by_document) for task, data in tasks.items()}
+        rows[label] = {task: sum(scores.values()) / len(scores) for task, scores in per_query[label].items()}
         rows[label]["mean"] = sum(rows[label][task] for task in tasks) / len(tasks)
     report = json.loads((args.device_rows / "report.json").read_text())
     extra["device_training"] = report
@@ -385,11 +424,19 @@ def main() -> None:
     started = time.perf_counter()
     rows_path = args.work_dir / "rows.json"
     rows = json.loads(rows_path.read_text()) if rows_path.exists() else {}
+    per_query_path = args.work_dir / "per_query.json"
+    per_query = json.loads(per_query_path.read_text()) if per_query_path.exists() else {}
 
     def row(name: str, make_model) -> None:
+        model = None
         if name not in rows:
-            rows[name] = evaluate_row(make_model(), tasks, cache_dir, batch_size=32)
+            model = make_model()
+            rows[name] = evaluate_row(model, tasks, cache_dir, batch_size=32)
             rows_path.write_text(json.dumps(rows, indent=2))
+        if name not in per_query:
+            per_query[name] = per_query_scores(model or make_model(), tasks, cache_dir)
+            check_per_query(name, rows[name], per_query[name])
+            per_query_path.write_text(json.dumps(per_query))
 
     row("document tower alone", lambda: prepare(args, tasks, cache_dir))
     if args.phase == "prepare":
@@ -404,7 +451,7 @@ def main() -> None:
     row("MiniLM alone", minilm)
     extra: dict = {}
     if args.device_rows is not None:
-        curve, step_seconds = score_device_rows(args, tasks, rows, extra)
+        curve, step_seconds = score_device_rows(args, tasks, rows, extra, per_query)
     else:
         curve, step_seconds = train_rows_here(args, cache_dir, rows, row)
     speed_pass(args, rows, minilm)
@@ -414,6 +461,7 @@ def main() -> None:
     result = {
         "rows": {name: {key: row[key] for key in ("medquad", "nfcorpus", "mean", "query_per_s", "query_p50_ms")}
                  for name, row in rows.items()},
+        "paired_vs_minilm": paired_against_minilm(per_query),
         "stage1_step_s": step_seconds,
         "alignment_curve": {str(size): curve[size] for size in sorted(curve)},
         "goal": {"half_gap_mean": minilm_mean + (document - minilm_mean) / 2, "paper_98pct_mean": 0.98 * document},

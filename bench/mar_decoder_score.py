@@ -21,6 +21,12 @@ from sbert_med.data.beir import BeirData
 def ndcg_at_10(data: BeirData, query_vectors: dict[str, np.ndarray], document_vectors: dict[str, np.ndarray],
                *, depth: int = 1000) -> float:
     """Mean graded nDCG@10 of ``data``'s queries; vectors are looked up by text."""
+    return float(np.mean(list(per_query_ndcg_at_10(data, query_vectors, document_vectors, depth=depth).values())))
+
+
+def per_query_ndcg_at_10(data: BeirData, query_vectors: dict[str, np.ndarray],
+                         document_vectors: dict[str, np.ndarray], *, depth: int = 1000) -> dict[str, float]:
+    """Graded nDCG@10 of each of ``data``'s queries (``{query_id: ndcg}``, for paired comparisons)."""
     doc_ids = list(data.corpus)
     documents = np.stack([document_vectors[data.corpus[cid]] for cid in doc_ids])
     documents /= np.linalg.norm(documents, axis=1, keepdims=True)
@@ -32,7 +38,7 @@ def ndcg_at_10(data: BeirData, query_vectors: dict[str, np.ndarray], document_ve
         run[qid] = {doc_ids[i]: float(scores[i]) for i in top}
     qrels = {qid: {cid: int(score) for cid, score in docs.items()} for qid, docs in data.qrels.items()}
     per_query = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10"}).evaluate(run)
-    return float(np.mean([per_query[qid]["ndcg_cut_10"] for qid in data.queries]))
+    return {qid: per_query[qid]["ndcg_cut_10"] for qid in data.queries}
 
 
 def eval_texts(texts_gz: Path) -> tuple[list[str], list[str]]:

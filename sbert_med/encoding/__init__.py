@@ -3,7 +3,7 @@ longer than a model's window (chunk-and-pool or counted truncation)."""
 
 from __future__ import annotations
 
-from sbert_med.encoding.cache import EncodingCache, encode_cached, text_key
+from sbert_med.encoding.cache import EncodingCache, encode_cached, encoding_key, text_key
 from sbert_med.encoding.fingerprint import (
     files_fingerprint,
     model_fingerprint,
@@ -18,6 +18,7 @@ __all__ = [
     "LongDocumentReport",
     "encode_cached",
     "encode_long_documents",
+    "encoding_key",
     "files_fingerprint",
     "model_fingerprint",
     "route_fingerprint",

@@ -1,7 +1,8 @@
 """One resumable, on-disk cache of text embeddings, keyed by what produced them.
 
 A cache folder holds one sub-folder per *producer*: the fingerprint of a key such as ``{"model": <model
-fingerprint>, "route": "document", "prompt": "title: none | text: ", "truncate_dim": 384}``. Inside it, embeddings
+fingerprint>, "route": "document", "prompt": "title: none | text: ", "truncate_dim": 384}`` (``truncate_dim``: the
+width the vectors are cut to, whether the call or the model's own ``truncate_dim`` asks for it). Inside it, embeddings
 are stored in shards (``NNNNN.npy`` and ``NNNNN.keys.json``, the SHA-256 of each text) written atomically as soon as
 they are encoded: a killed job loses at most the shard in progress, a rerun encodes only the texts it has not seen,
 and a text is never encoded twice by the same producer, whatever list or order it comes in. Another model, route,
@@ -28,7 +29,7 @@ from sbert_med.encoding.fingerprint import route_fingerprint, settings_fingerpri
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EncodingCache", "encode_cached", "text_key"]
+__all__ = ["EncodingCache", "encode_cached", "encoding_key", "text_key"]
 
 Route = Literal["query", "document"]
 ROUTES = ("query", "document")
@@ -161,6 +162,29 @@ class EncodingCache:
         return self.get(texts)
 
 
+def encoding_key(
+    model,
+    route: Route,
+    *,
+    prompt: str | None = None,
+    prompt_name: str | None = None,
+    normalize_embeddings: bool = True,
+    truncate_dim: int | None = None,
+    fingerprint: str | None = None,
+) -> dict[str, Any]:
+    """The key :func:`encode_cached` stores ``model``'s vectors under for these arguments (for code that fills an
+    :class:`EncodingCache` with vectors computed elsewhere): the route's fingerprint taken without the model's
+    ``truncate_dim``, and the width the vectors are cut to, the call's ``truncate_dim`` or else the model's."""
+    return {
+        "model": fingerprint or route_fingerprint(model, route, with_truncate_dim=False),
+        "route": route,
+        "prompt": prompt,
+        "prompt_name": prompt_name,
+        "normalize_embeddings": normalize_embeddings,
+        "truncate_dim": truncate_dim if truncate_dim is not None else getattr(model, "truncate_dim", None),
+    }
+
+
 def encode_cached(
     model,
     texts: Sequence[str],
@@ -189,7 +213,9 @@ def encode_cached(
         prompt / prompt_name: Passed to ``encode_*``; ``None`` uses the route's default prompt, which is part of
             the key as the model's prompts are part of its fingerprint.
         normalize_embeddings: Unit-normalise the vectors.
-        truncate_dim: Keep the first dimensions (Matryoshka).
+        truncate_dim: Keep the first dimensions (Matryoshka); ``None`` keeps the model's own ``truncate_dim``. The
+            key records the width either way, so a model cut by its ``truncate_dim`` and the same model cut here
+            share their vectors.
         batch_size: Encoding batch size.
         chunk_size: Texts stored per shard.
         show_progress_bar: Show a progress bar over the texts to encode.
@@ -209,14 +235,8 @@ def encode_cached(
 
     if cache_dir is None:
         return encode_fn(list(texts)) if len(texts) else np.zeros((0, 0), dtype=np.float32)
-    key = {
-        "model": fingerprint or route_fingerprint(model, route),
-        "route": route,
-        "prompt": prompt,
-        "prompt_name": prompt_name,
-        "normalize_embeddings": normalize_embeddings,
-        "truncate_dim": truncate_dim,
-    }
+    key = encoding_key(model, route, prompt=prompt, prompt_name=prompt_name,
+                       normalize_embeddings=normalize_embeddings, truncate_dim=truncate_dim, fingerprint=fingerprint)
     info = {"model_name": getattr(getattr(model, "model_card_data", None), "base_model", None)}
     cache = EncodingCache(cache_dir, key, info=info)
     return cache.encode(texts, encode_fn, chunk_size=chunk_size, show_progress_bar=show_progress_bar,

@@ -159,10 +159,11 @@ def route_prompt(model, route: str) -> str | None:
     return prompts.get(default) if default else None
 
 
-def route_fingerprint(model, route: str) -> str:
+def route_fingerprint(model, route: str, *, with_truncate_dim: bool = True) -> str:
     """SHA-256 (hex, 16 characters) of what shapes ``route``'s outputs alone: the modules a text passes through
-    on that route (types, configs, tokenizers, weights), the route's default prompt, ``truncate_dim`` and the
-    similarity function.
+    on that route (types, configs, tokenizers, weights), the route's default prompt, ``truncate_dim`` (unless
+    ``with_truncate_dim`` is false: then the fingerprint is that of the same model without one, for a key that
+    records the width itself) and the similarity function.
 
     A model used as one tower of an asymmetric model keeps its fingerprint: a frozen document model on its own
     and the same model as the ``document`` route of a Router (followed by the same ``Normalize``) fingerprint
@@ -174,7 +175,7 @@ def route_fingerprint(model, route: str) -> str:
     meta = {
         "modules": [_module_config(module) for module in modules],
         "prompt": route_prompt(model, route),
-        "truncate_dim": getattr(model, "truncate_dim", None),
+        "truncate_dim": getattr(model, "truncate_dim", None) if with_truncate_dim else None,
         "similarity_fn_name": getattr(model, "similarity_fn_name", None),
     }
     digest.update(json.dumps(meta, sort_keys=True, default=str).encode("utf-8"))

@@ -12,6 +12,7 @@ from sentence_transformers import SentenceTransformer
 from sbert_med.encoding import (
     EncodingCache,
     encode_cached,
+    encoding_key,
     files_fingerprint,
     model_fingerprint,
     route_fingerprint,
@@ -73,6 +74,25 @@ def test_another_producer_never_reads_these_vectors(tiny, tmp_path):
                              show_progress_bar=False)
     assert not np.allclose(first, as_query)
     assert len(list(tmp_path.iterdir())) == 3
+
+
+def test_a_width_cut_by_the_model_or_by_the_call_is_one_producer(tiny, tmp_path):
+    width = tiny.get_embedding_dimension() // 2
+    by_call = encode_cached(tiny, TEXTS[:4], cache_dir=tmp_path, truncate_dim=width, show_progress_bar=False)
+    cut = copy.deepcopy(tiny)
+    cut.truncate_dim = width
+    calls: list[int] = []
+    original = cut.encode_document
+    cut.encode_document = lambda *args, **kwargs: calls.append(1) or original(*args, **kwargs)
+    by_model = encode_cached(cut, TEXTS[:4], cache_dir=tmp_path, show_progress_bar=False)
+    assert calls == [] and by_model.shape == (4, width) and np.array_equal(by_call, by_model)
+    assert len(list(tmp_path.iterdir())) == 1
+    assert encoding_key(cut, "document") == encoding_key(tiny, "document", truncate_dim=width)
+    assert EncodingCache(tmp_path, encoding_key(cut, "document")).get(TEXTS[:4]).tolist() == by_call.tolist()
+    full = encode_cached(tiny, TEXTS[:4], cache_dir=tmp_path, show_progress_bar=False)  # another width: its own
+    assert full.shape == (4, 2 * width) and len(list(tmp_path.iterdir())) == 2
+    narrower = encode_cached(cut, TEXTS[:4], cache_dir=tmp_path, truncate_dim=width // 2, show_progress_bar=False)
+    assert narrower.shape == (4, width // 2) and len(list(tmp_path.iterdir())) == 3  # the call's width wins
 
 
 def test_model_fingerprint_follows_weights_and_settings(tiny):
