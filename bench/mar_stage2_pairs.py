@@ -43,12 +43,12 @@ def medline_title_abstract_pairs(medline_dir: Path, evaluations: list, *, count:
 
 
 def write_stage2_pairs(path: Path, medquad, medline: list[dict]) -> Path:
-    """``path`` (JSONL, ``query`` / ``pos``): the rows of ``medquad`` (a Dataset with ``anchor`` / ``positive``)
-    then ``medline``; an existing file is kept, so a rerun trains on the same pairs."""
-    if not path.exists():
-        rows = [*medquad.select_columns(["anchor", "positive"]).to_list(), *medline]
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text("".join(json.dumps({"query": row["anchor"], "pos": row["positive"]}, ensure_ascii=False)
-                               + "\n" for row in rows), encoding="utf-8")
-        tmp.replace(path)
+    """Write ``path`` (JSONL, ``query`` / ``pos``, atomically): the rows of ``medquad`` (a Dataset with ``anchor`` /
+    ``positive``) then ``medline``. The probe writes it once per work directory and reuses it, so a rerun trains on
+    the same pairs."""
+    rows = [*medquad.select_columns(["anchor", "positive"]).to_list(), *medline]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps({"query": row["anchor"], "pos": row["positive"]}, ensure_ascii=False)
+                           + "\n" for row in rows), encoding="utf-8")
+    tmp.replace(path)
     return path
