@@ -51,7 +51,8 @@ def document_cache(
     model: SentenceTransformer, shard_dir: str | Path, *, normalize_embeddings: bool, truncate_dim: int | None,
     fingerprint: str | None = None, info: dict[str, Any] | None = None,
 ) -> EncodingCache:
-    """The cache of ``model``'s document-route vectors (the key :func:`~sbert_med.encoding.encode_cached` uses)."""
+    """The cache of ``model``'s document-route vectors: the fields of :func:`~sbert_med.encoding.encode_cached`'s key,
+    under the whole model's fingerprint (an index belongs to one model) unless ``fingerprint`` is given."""
     key = {"model": fingerprint or model_fingerprint(model), "route": "document", "prompt": None,
            "prompt_name": None, "normalize_embeddings": normalize_embeddings, "truncate_dim": truncate_dim}
     return EncodingCache(shard_dir, key, info=info)
