@@ -283,8 +283,9 @@ def main() -> None:
     if args.stage2_medline_pairs:
         import mar_stage2_pairs
 
-        pairs_file = args.work_dir / (f"stage2_pairs_{base.max_train_examples}"
-                                      f"_medline_{args.stage2_medline_pairs}.jsonl")
+        # named by what it was built for: its counts and the splits its MEDLINE pairs were decontaminated against
+        pairs_file = args.work_dir / (f"stage2_pairs_{base.max_train_examples}_medline_{args.stage2_medline_pairs}_"
+                                      + "_".join(key for key, _, _ in splits) + ".jsonl")
         if not pairs_file.exists():
             medline_pairs = mar_stage2_pairs.medline_title_abstract_pairs(
                 args.medline_dir, [data for _, data, _ in splits], count=args.stage2_medline_pairs, seed=42)
