@@ -116,18 +116,31 @@ def evaluate_row(model, tasks: dict, cache_dir: Path, batch_size: int) -> dict[s
 
 def per_query_scores(model, tasks: dict, cache_dir: Path) -> dict[str, dict[str, float]]:
     """Graded nDCG@10 of every query of every task (``{task: {query_id: ndcg}}``, for the paired comparison with
-    MiniLM), from ``model``'s vectors in the encoding cache (a MAR row's documents are its frozen tower's, cached
-    once for every row; on the GPU path they are the imported ones)."""
+    MiniLM), from the vectors the row's MTEB pass stored in its evaluation cache
+    (``CachedSentenceTransformerEncoder.cache_for``): the very vectors MTEB scored, so nothing is encoded twice (a
+    MAR row's documents are its frozen tower's, cached once for every row; on the GPU path they are the imported
+    ones)."""
     from mar_decoder_score import per_query_ndcg_at_10
+    from mteb.types import PromptType
 
+    from sbert_med.evaluation.cached_encoder import CachedSentenceTransformerEncoder
+    from sbert_med.evaluation.mteb_tasks import beir_retrieval_task
+
+    encoder = CachedSentenceTransformerEncoder(model, cache_dir=cache_dir)
     scores = {}
     for task, data in tasks.items():
-        queries, documents = list(dict.fromkeys(data.queries.values())), list(dict.fromkeys(data.corpus.values()))
-        query_vectors = encode_cached(model, queries, cache_dir=cache_dir, route="query", batch_size=32,
-                                      show_progress_bar=False)
-        document_vectors = encode_cached(model, documents, cache_dir=cache_dir, route="document", batch_size=16)
-        scores[task] = per_query_ndcg_at_10(data, dict(zip(queries, query_vectors)),
-                                            dict(zip(documents, document_vectors)))
+        metadata = beir_retrieval_task(data).metadata
+        vectors = {}
+        for prompt_type, texts in ((PromptType.query, data.queries.values()), (PromptType.document,
+                                                                               data.corpus.values())):
+            texts = list(dict.fromkeys(texts))
+            cache = encoder.cache_for(metadata, prompt_type)
+            missing = sum(text not in cache for text in texts)
+            if missing:
+                raise SystemExit(f"{task}: {missing} of {len(texts)} {prompt_type.value} texts are not in the MTEB "
+                                 f"evaluation cache under {cache_dir}; the row must be evaluated first")
+            vectors[prompt_type] = dict(zip(texts, cache.get(texts)))
+        scores[task] = per_query_ndcg_at_10(data, vectors[PromptType.query], vectors[PromptType.document])
     return scores
 
 
