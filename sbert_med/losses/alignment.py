@@ -13,6 +13,7 @@ from peft import PeftModel
 from sentence_transformers import SentenceTransformer
 from torch import Tensor, nn
 
+from sbert_med.losses.length_buckets import embed_in_length_buckets
 from sbert_med.modules.asymmetric import common_width
 from sbert_med.modules.routes import get_router, get_routes, route_transformer
 
@@ -29,6 +30,7 @@ class AlignmentLoss(nn.Module):
         matryoshka_dims: Sequence[int] | None = None,
         teacher: SentenceTransformer | None = None,
         negative_bank: Tensor | None = None,
+        length_buckets: int = 4,
     ) -> None:
         """
         Stage I of MAR: the same text goes through the query tower (trained) and the frozen document tower (the
@@ -57,6 +59,11 @@ class AlignmentLoss(nn.Module):
         change, so a bank of N stands in for a batch of N negatives at no encoder cost (the paper's Stage I batch is
         2,560). Bank rows equal to a query's own positive are masked out, like duplicates in the batch.
 
+        ``length_buckets``: the query column is embedded in that many slices of similar length
+        (:func:`~sbert_med.losses.length_buckets.embed_in_length_buckets`), each cut to its own longest text, so short
+        texts stop paying for a long one's padding; the embeddings, in-batch negatives and gradients are those of one
+        pass (right-padded batches only; others are embedded in one piece).
+
         Matryoshka-aware: for every ``matryoshka_dims`` entry both sides are truncated **and re-normalised**
         before both terms (the built-in ``MatryoshkaLoss`` only slices embedding labels). A ``truncate_dim``
         bridge is applied first.
@@ -69,6 +76,7 @@ class AlignmentLoss(nn.Module):
             matryoshka_dims: Widths to align at, e.g. ``[384, 256, 128]``; ``None``: the full common width.
             teacher: A frozen model producing the targets instead of the model's own document route.
             negative_bank: Fixed document vectors used as extra negatives of every query (``None``: in-batch only).
+            length_buckets: Slices of similar length the query column is embedded in (ours: 4; ``1``: one pass).
 
         References:
             - MAR / CARE, asymmetric retrieval with an aligned small query encoder (stage I "alignment").
@@ -144,6 +152,9 @@ class AlignmentLoss(nn.Module):
             if negative_bank.ndim != 2 or not len(negative_bank):
                 raise ValueError(f"negative_bank must have shape (N, D) with N > 0, got {tuple(negative_bank.shape)}")
         self.negative_bank = negative_bank
+        if int(length_buckets) < 1:
+            raise ValueError(f"length_buckets must be >= 1, got {length_buckets!r}")
+        self.length_buckets = int(length_buckets)
         if teacher is not None:
             teacher.requires_grad_(False)
             teacher.eval()
@@ -197,7 +208,9 @@ class AlignmentLoss(nn.Module):
         self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None
     ) -> dict[str, Tensor] | Tensor:
         features = list(sentence_features)
-        queries = self.model(features[0])["sentence_embedding"]
+        # a wrapping loss that replaced the model's forward (MatryoshkaLoss) expects one call per column
+        buckets = 1 if "forward" in vars(self.model) else self.length_buckets
+        queries = embed_in_length_buckets(self.model, features[0], buckets)
         targets = self._targets(features, labels).detach().to(queries.dtype)
         candidates = targets.shape[1] if targets.ndim == 3 else 1
         if targets.ndim == 3 and targets.shape[0] != queries.shape[0]:
@@ -253,6 +266,7 @@ class AlignmentLoss(nn.Module):
             "matryoshka_dims": self.matryoshka_dims,
             "teacher": None if self.teacher is None else type(self.teacher).__name__,
             "negative_bank": None if self.negative_bank is None else len(self.negative_bank),
+            "length_buckets": self.length_buckets,
         }
 
     @property
