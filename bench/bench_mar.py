@@ -82,9 +82,16 @@ def parse_args() -> argparse.Namespace:
                              "instead of training on this machine")
     parser.add_argument("--decoder-rows", type=Path, default=None,
                         help="the SmolLM2 decoder-path table computed on a GPU machine (mar_decoder_device.py)")
+    parser.add_argument("--decoder-rows-from", type=Path, default=None,
+                        help="an earlier run's mar.json: its decoder-path table is carried into this one, labelled "
+                             "with that run's command and settings (for a run without a GPU, where the SmolLM2 "
+                             "recipe is too slow to rerun)")
     parser.add_argument("--phase", choices=["prepare", "all"], default="all",
                         help="prepare: only encode what the frozen document tower must encode (the long part)")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.decoder_rows is not None and args.decoder_rows_from is not None:
+        parser.error("--decoder-rows and --decoder-rows-from are exclusive")
+    return args
 
 
 def document_tower(args: argparse.Namespace, query_width: int):
@@ -412,6 +419,17 @@ def speed_pass(args: argparse.Namespace, rows: dict, minilm) -> None:
         row.update(speeds[name] if name in speeds else speeds["MAR"])
 
 
+def earlier_decoder_table(path: Path) -> dict:
+    """The decoder-path table of an earlier ``mar.json``, with where it comes from (read before this run writes)."""
+    earlier = json.loads(path.read_text())
+    if "decoder_rows" not in earlier:
+        raise SystemExit(f"{path} holds no decoder_rows")
+    return {"decoder_rows": earlier["decoder_rows"], "decoder_training": earlier.get("decoder_training"),
+            "decoder_rows_from": {"file": str(path), "command": earlier.get("command"),
+                                  "settings": earlier.get("settings"),
+                                  "note": "the decoder table of that earlier run, not rerun in this one"}}
+
+
 def table(rows: dict[str, dict]) -> str:
     document = rows["document tower alone"]
     minilm = rows["MiniLM alone"]
@@ -435,6 +453,7 @@ def main() -> None:
         "nfcorpus": load_beir(args.data_dir / "nfcorpus", "test"),
     }
     started = time.perf_counter()
+    earlier_decoder = earlier_decoder_table(args.decoder_rows_from) if args.decoder_rows_from else {}
     rows_path = args.work_dir / "rows.json"
     rows = json.loads(rows_path.read_text()) if rows_path.exists() else {}
     per_query_path = args.work_dir / "per_query.json"
@@ -462,7 +481,7 @@ def main() -> None:
         return model
 
     row("MiniLM alone", minilm)
-    extra: dict = {}
+    extra: dict = dict(earlier_decoder)
     if args.device_rows is not None:
         curve, step_seconds = score_device_rows(args, tasks, rows, extra, per_query)
     else:
