@@ -59,7 +59,7 @@ class AlignmentLoss(nn.Module):
         change, so a bank of N stands in for a batch of N negatives at no encoder cost (the paper's Stage I batch is
         2,560). Bank rows equal to a query's own positive are masked out, like duplicates in the batch.
 
-        ``length_buckets``: the query column is embedded in that many slices of similar length
+        ``length_buckets``: the text columns are embedded in that many slices of similar length
         (:func:`~sbert_med.losses.length_buckets.embed_in_length_buckets`), each cut to its own longest text, so short
         texts stop paying for a long one's padding; the embeddings, in-batch negatives and gradients are those of one
         pass (right-padded batches only; others are embedded in one piece).
@@ -76,7 +76,7 @@ class AlignmentLoss(nn.Module):
             matryoshka_dims: Widths to align at, e.g. ``[384, 256, 128]``; ``None``: the full common width.
             teacher: A frozen model producing the targets instead of the model's own document route.
             negative_bank: Fixed document vectors used as extra negatives of every query (``None``: in-batch only).
-            length_buckets: Slices of similar length the query column is embedded in (ours: 4; ``1``: one pass).
+            length_buckets: Slices of similar length each text column is embedded in (ours: 4; ``1``: one pass).
 
         References:
             - MAR / CARE, asymmetric retrieval with an aligned small query encoder (stage I "alignment").
@@ -183,7 +183,7 @@ class AlignmentLoss(nn.Module):
         finally:
             container.train(was_training)
 
-    def _targets(self, features: list[dict[str, Tensor]], labels: Tensor | None) -> Tensor:
+    def _targets(self, features: list[dict[str, Tensor]], labels: Tensor | None, buckets: int) -> Tensor:
         if isinstance(labels, Tensor) and labels.is_floating_point() and labels.ndim in (2, 3):
             if len(features) != 1:
                 raise ValueError(
@@ -200,9 +200,9 @@ class AlignmentLoss(nn.Module):
             )
         with torch.no_grad():
             if self.teacher is not None:
-                return self.teacher(features[1])["sentence_embedding"]
+                return embed_in_length_buckets(self.teacher, features[1], self.length_buckets)
             with self._frozen_target_route(features[1].get("task")):
-                return self.model(features[1])["sentence_embedding"]
+                return embed_in_length_buckets(self.model, features[1], buckets)
 
     def forward(
         self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None
@@ -211,7 +211,7 @@ class AlignmentLoss(nn.Module):
         # a wrapping loss that replaced the model's forward (MatryoshkaLoss) expects one call per column
         buckets = 1 if "forward" in vars(self.model) else self.length_buckets
         queries = embed_in_length_buckets(self.model, features[0], buckets)
-        targets = self._targets(features, labels).detach().to(queries.dtype)
+        targets = self._targets(features, labels, buckets).detach().to(queries.dtype)
         candidates = targets.shape[1] if targets.ndim == 3 else 1
         if targets.ndim == 3 and targets.shape[0] != queries.shape[0]:
             raise ValueError(f"{queries.shape[0]} queries but {targets.shape[0]} rows of target vectors")

@@ -96,3 +96,22 @@ def test_alignment_loss_is_unchanged_by_its_length_buckets(tiny_model):
         assert four[term].item() == pytest.approx(one[term].item(), abs=1e-5)
     with pytest.raises(ValueError, match="length_buckets must be >= 1"):
         AlignmentLoss(tiny_model, length_buckets=0)
+
+
+def test_live_targets_of_the_frozen_document_route_are_bucketed_too(tiny_model):
+    """(query, document) self-pairs: the frozen route's targets come from one pass or from buckets alike, and the
+    right-padded decoder route is sliced (fewer padded tokens)."""
+    tiny_model.eval()
+    features = [tiny_model.preprocess(TEXTS, task="query"), tiny_model.preprocess(TEXTS, task="document")]
+    assert bool(features[1]["attention_mask"][:, 0].all()), "the tiny Qwen2 document tower pads on the right"
+    one = AlignmentLoss(tiny_model, length_buckets=1)([dict(f) for f in features], None)
+    widths = []
+    hook = tiny_model.register_forward_pre_hook(lambda module, args: widths.append(args[0]["input_ids"].shape[1]))
+    try:
+        four = AlignmentLoss(tiny_model)([dict(f) for f in features], None)
+    finally:
+        hook.remove()
+    for term in one:
+        assert four[term].item() == pytest.approx(one[term].item(), abs=1e-5)
+    assert len(widths) == 8 and max(widths[4:]) == features[1]["input_ids"].shape[1]
+    assert sum(widths[4:]) < 4 * features[1]["input_ids"].shape[1]
