@@ -183,7 +183,9 @@ class AlignmentLoss(nn.Module):
         finally:
             container.train(was_training)
 
-    def _targets(self, features: list[dict[str, Tensor]], labels: Tensor | None, buckets: int) -> Tensor:
+    def _targets(self, features: list[dict[str, Tensor]], labels: Tensor | None, buckets: int | None = None) -> Tensor:
+        """The frozen targets of the batch (see the class docstring); live ones embedded in ``buckets`` length buckets
+        (``None``: ``length_buckets``)."""
         if isinstance(labels, Tensor) and labels.is_floating_point() and labels.ndim in (2, 3):
             if len(features) != 1:
                 raise ValueError(
@@ -202,7 +204,7 @@ class AlignmentLoss(nn.Module):
             if self.teacher is not None:
                 return embed_in_length_buckets(self.teacher, features[1], self.length_buckets)
             with self._frozen_target_route(features[1].get("task")):
-                return embed_in_length_buckets(self.model, features[1], buckets)
+                return embed_in_length_buckets(self.model, features[1], buckets or self.length_buckets)
 
     def forward(
         self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None
