@@ -9,8 +9,9 @@ median seconds per step and its ratio to one pass (``length_buckets=1``). The lo
 computed on the same batch and weights before training (they must agree: buckets change the padding, not the
 math). Targets are seeded random unit vectors: a step's time does not depend on their values.
 
-Usage:
-    python bench/bench_mar.py --alignment-sources with-nfcorpus-train-queries --phase prepare ...  # or any run
+Usage (without ``--alignment`` the corpus is built as ``bench_mar.py --alignment-sources
+with-nfcorpus-train-queries`` builds it, into ``--work-dir``; with it, an existing ``alignment.jsonl`` is read):
+    python bench/bench_length_buckets.py --data-dir ../shared/data --medline-dir /tmp/medline/data
     python bench/bench_length_buckets.py --alignment bench/_work/mar_cpu/alignment.jsonl
 Writes ``bench/results/length_buckets.json``.
 """
@@ -37,6 +38,23 @@ from sbert_med.losses import AlignmentLoss  # noqa: E402
 from sbert_med.models import resolve_model  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+SHARED_DATA = Path(os.environ.get("SBERT_MED_SHARED", HERE.parents[1] / "shared")) / "data"
+
+
+def build_corpus(args: argparse.Namespace) -> Path:
+    """The MAR benchmark's alignment corpus (20,000 texts with NFCorpus train queries, decontaminated against
+    MedQuAD test_mini and NFCorpus test), as ``bench_mar.py`` builds it."""
+    from mar_alignment_corpus import SHARES_WITH_NFCORPUS, build_alignment_corpus
+
+    from sbert_med.data.beir import load_beir
+
+    evaluations = [load_beir(args.data_dir / "medquad", "test_mini", corpus_file="corpus_mini.jsonl"),
+                   load_beir(args.data_dir / "nfcorpus", "test")]
+    path = args.work_dir / "alignment.jsonl"
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    build_alignment_corpus(args.data_dir, args.medline_dir, evaluations, size=20000, seed=args.seed, path=path,
+                           shares=SHARES_WITH_NFCORPUS)
+    return path
 
 
 def padded_ratio(features: dict) -> float:
@@ -46,7 +64,11 @@ def padded_ratio(features: dict) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--alignment", type=Path, required=True, help="alignment.jsonl (one {'text': ...} a line)")
+    parser.add_argument("--alignment", type=Path, default=None,
+                        help="an existing alignment.jsonl (one {'text': ...} a line); default: build it")
+    parser.add_argument("--data-dir", type=Path, default=SHARED_DATA)
+    parser.add_argument("--medline-dir", type=Path, default=Path("/tmp/medline/data"))
+    parser.add_argument("--work-dir", type=Path, default=HERE / "_work" / "length_buckets")
     parser.add_argument("--query-model", default="minilm")
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=128)
@@ -56,6 +78,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "length_buckets.json")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
+    if args.alignment is None:
+        args.alignment = build_corpus(args)
     texts = [json.loads(line)["text"] for line in args.alignment.read_text(encoding="utf-8").splitlines()]
     model = SentenceTransformer(resolve_model(args.query_model), device="cpu")
     model.max_seq_length = args.max_length
