@@ -421,7 +421,10 @@ def speed_pass(args: argparse.Namespace, rows: dict, minilm) -> None:
 
 def earlier_decoder_table(path: Path) -> dict:
     """The decoder-path table of an earlier ``mar.json``, with where it comes from (read before this run writes)."""
-    earlier = json.loads(path.read_text())
+    try:
+        earlier = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise SystemExit(f"--decoder-rows-from {path}: {error}") from None
     if "decoder_rows" not in earlier:
         raise SystemExit(f"{path} holds no decoder_rows")
     return {"decoder_rows": earlier["decoder_rows"], "decoder_training": earlier.get("decoder_training"),
