@@ -88,7 +88,8 @@ def main() -> None:
     for size in (5000, 2000):
         encode(f"mar_stage1_{size}", run(f"stage1_{size}", run_stage2=False, alignment_max_texts=size))
     for targets in ("cached", "live"):
-        run(f"step_time_{targets}", run_stage2=False, stage1_targets=targets, stage1_max_steps=cli.step_time_steps,
+        run(f"step_time_{targets}", **bench_mar.STEP_TIME_SETTINGS, stage1_targets=targets,
+            stage1_max_steps=cli.step_time_steps,
             alignment_max_texts=cli.step_time_steps * args.batch_size)
 
 
