@@ -396,8 +396,10 @@ def score_device_rows(args: argparse.Namespace, tasks: dict, rows: dict, extra: 
 
 def speed_pass(args: argparse.Namespace, rows: dict, minilm) -> None:
     """Query throughput (batch 32) and latency (batch 1, p50) of every row, measured one after the other in this
-    call. Every MAR row has the same query route (all-MiniLM-L6-v2 at ``--query-max-length``), measured once on the
-    assembled model."""
+    call. Every MAR row has the same query route (all-MiniLM-L6-v2 at ``--query-max-length``, with the linear head
+    when Stage I fitted one), measured once: on the full run's trained model when it was trained here, else (rows
+    trained on a GPU machine) on the assembled untrained model, whose query route lacks the head (one 384 x 384
+    ``Dense`` layer)."""
     import numpy as np
 
     from sbert_med.evaluation.efficiency import measure_route_speed
@@ -405,9 +407,10 @@ def speed_pass(args: argparse.Namespace, rows: dict, minilm) -> None:
 
     queries = [json.loads(line)["text"] for line in
                (args.data_dir / "medquad" / "queries.jsonl").read_text().splitlines()[:300]]
-    config = mar_config(args, "speed", args.work_dir / "cache")
-    models = {"MiniLM alone": minilm(), "document tower alone": document_tower(args, 384),
-              "MAR": assemble_mar_model(config, resolve_model(args.query_model))}
+    trained = args.work_dir / "runs" / "full" / "model"
+    mar = load(trained) if trained.is_dir() else assemble_mar_model(mar_config(args, "speed", args.work_dir / "cache"),
+                                                                    resolve_model(args.query_model))
+    models = {"MiniLM alone": minilm(), "document tower alone": document_tower(args, 384), "MAR": mar}
     # rounds over the models in turn, the median of each: a machine whose load changes during the pass slows every
     # model alike instead of the one measured at the worst moment
     measured: dict[str, list[dict]] = {name: [] for name in models}
