@@ -34,6 +34,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import torch  # noqa: E402
 from sentence_transformers import SentenceTransformer  # noqa: E402
 
+from sbert_med.data.jsonl import read_jsonl  # noqa: E402
 from sbert_med.losses import AlignmentLoss  # noqa: E402
 from sbert_med.models import resolve_model  # noqa: E402
 
@@ -80,7 +81,10 @@ def main() -> None:
     torch.manual_seed(args.seed)
     if args.alignment is None:
         args.alignment = build_corpus(args)
-    texts = [json.loads(line)["text"] for line in args.alignment.read_text(encoding="utf-8").splitlines()]
+    try:
+        texts = read_jsonl(args.alignment, required_columns=["text"], text_columns=["text"])["text"]
+    except (OSError, ValueError) as error:  # the reader's messages name the file, line and column
+        raise SystemExit(f"--alignment: {error}") from None
     model = SentenceTransformer(resolve_model(args.query_model), device="cpu")
     model.max_seq_length = args.max_length
     width = model.get_embedding_dimension()
