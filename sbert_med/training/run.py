@@ -17,6 +17,7 @@ are written to a temporary name and moved into place, so a crash never leaves a 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -84,8 +85,13 @@ def config_hash(config: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def _differences(old: Mapping[str, Any], new: Mapping[str, Any], limit: int = 4) -> str:
+def _differences(
+    old: Mapping[str, Any], new: Mapping[str, Any], defaults: Mapping[str, Any] | None = None, limit: int = 4
+) -> str:
+    """The keys that differ, shown (``""``: none). A key the old config lacks counts as its value in ``defaults``
+    (an option a later version added: a run recorded before it ran as its default)."""
     old, new = _canonical(old), _canonical(new)
+    old = {**{key: value for key, value in (defaults or {}).items() if key in new and key not in old}, **old}
     keys = [key for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
     shown = ", ".join(f"{key} {old.get(key)!r} -> {new.get(key)!r}" for key in keys[:limit])
     return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
@@ -205,25 +211,40 @@ class RunFolder:
         config: The run's config as a mapping (``RecipeConfig.to_dict()``); :data:`NEUTRAL_KEYS` do not count.
         resume: Continue from checkpoints; refused when the folder holds a run of another config.
         overwrite: Replace a run of another config in this folder (its files are removed).
+        defaults: The config's default values: a recorded config that lacks a key (an option added since the run was
+            recorded) counts as having its default there, so a run resumes across such an upgrade.
     """
 
     def __init__(
-        self, path: str | os.PathLike, config: Mapping[str, Any], *, resume: bool = False, overwrite: bool = False
+        self,
+        path: str | os.PathLike,
+        config: Mapping[str, Any],
+        *,
+        resume: bool = False,
+        overwrite: bool = False,
+        defaults: Mapping[str, Any] | None = None,
     ) -> None:
         self.path = Path(path)
         self.config = dict(config)
         self.resume = resume
         self.overwrite = overwrite
+        self.defaults = dict(defaults or {})
         self.hash = config_hash(self.config)
 
     @classmethod
     def for_config(cls, config: Any) -> RunFolder:
         """The run folder of a ``RecipeConfig`` (``output_dir``, ``resume``, ``overwrite``), opened."""
+        defaults = {
+            field.name: field.default
+            for field in dataclasses.fields(config)
+            if field.default is not dataclasses.MISSING
+        } if dataclasses.is_dataclass(config) else {}
         return cls(
             config.output_dir,
             config.to_dict(),
             resume=config.resume,
             overwrite=getattr(config, "overwrite", False),
+            defaults=defaults,
         ).open()
 
     @property
@@ -246,8 +267,8 @@ class RunFolder:
                 old_hash, old_config = recorded["config_hash"], recorded["config"]
             except (ValueError, KeyError, TypeError) as exc:
                 raise RunError(f"{self.record_path}: unreadable run record ({exc}); use another folder") from exc
-            if old_hash != self.hash:
-                diff = _differences(old_config, self.config)
+            diff = _differences(old_config, self.config, self.defaults) if old_hash != self.hash else ""
+            if diff:
                 if self.resume:
                     raise RunError(
                         f"cannot resume in {self.path}: its checkpoints come from another config ({diff}); "

@@ -36,6 +36,41 @@ def test_a_folder_belongs_to_one_config(tmp_path):
     assert json.loads((tmp_path / "run" / RUN_FILE).read_text())["config"]["epochs"] == 2.0
 
 
+def test_an_option_added_since_the_run_counts_as_its_default(tmp_path):
+    """A run recorded before an option existed resumes under a version that has it, while the option stays at its
+    default; set to anything else, it is another config."""
+    run = RunFolder(tmp_path / "run", CONFIG).open()
+    (run.checkpoint_dir() / "checkpoint-2").mkdir(parents=True)
+    (run.checkpoint_dir() / "checkpoint-2" / "trainer_state.json").write_text("{}")
+    upgraded = {**CONFIG, "score_documents": 0}
+    with pytest.raises(RunError, match=r"cannot resume.*score_documents None -> 0"):
+        RunFolder(tmp_path / "run", upgraded, resume=True).open()  # without the defaults: a new key differs
+    resumed = RunFolder(tmp_path / "run", upgraded, resume=True, defaults={"score_documents": 0}).open()
+    assert resumed.resume_checkpoint() is not None
+    assert json.loads((tmp_path / "run" / RUN_FILE).read_text())["config"]["score_documents"] == 0
+    with pytest.raises(RunError, match=r"cannot resume.*score_documents 0 -> 4000"):
+        RunFolder(tmp_path / "run", {**CONFIG, "score_documents": 4000}, resume=True,
+                  defaults={"score_documents": 0}).open()
+
+
+def test_a_recipe_config_resumes_across_an_added_option(tmp_path):
+    """``RunFolder.for_config`` takes the defaults from the config's dataclass: a record without a field resumes."""
+    from sbert_med.recipes.mar import MARConfig
+
+    config = MARConfig(output_dir=str(tmp_path / "run"), train_data="pairs.tsv", resume=True)
+    RunFolder.for_config(config)
+    record = tmp_path / "run" / RUN_FILE
+    recorded = json.loads(record.read_text())
+    del recorded["config"]["stage1_score_documents"]  # as a run recorded before the option existed
+    recorded["config_hash"] = config_hash(recorded["config"])
+    record.write_text(json.dumps(recorded))
+    RunFolder.for_config(config)
+    changed = MARConfig(output_dir=str(tmp_path / "run"), train_data="pairs.tsv", resume=True,
+                        stage1_score_documents=10)
+    with pytest.raises(RunError, match="stage1_score_documents 0 -> 10"):
+        RunFolder.for_config(changed)
+
+
 def test_resume_finds_the_last_complete_checkpoint(tmp_path):
     run = RunFolder(tmp_path / "run", CONFIG, resume=True).open()
     assert run.resume_checkpoint() is None
