@@ -71,6 +71,9 @@ def parse_args() -> argparse.Namespace:
                         help="fit the query tower's linear head before Stage I (stage1_linear_head, ours)")
     parser.add_argument("--stage1-negative-bank", type=int, default=0,
                         help="cached targets ranked as extra negatives in Stage I (stage1_negative_bank, ours)")
+    parser.add_argument("--stage1-score-documents", type=int, default=0, metavar="N",
+                        help="Stage I also distils EmbeddingGemma's ranking of N Stage II training answers "
+                             "(stage1_score_documents, ours; 0: off)")
     parser.add_argument("--step-time-steps", type=int, default=4, help="Stage I steps timed, cached vs live")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--speed-rounds", type=int, default=3, help="rounds of the query speed pass (median)")
@@ -268,6 +271,7 @@ def mar_config(args: argparse.Namespace, name: str, cache_dir: Path, **overrides
         stage1_learning_rate=args.stage1_learning_rate,
         stage1_linear_head=getattr(args, "stage1_linear_head", False),
         stage1_negative_bank=getattr(args, "stage1_negative_bank", 0),
+        stage1_score_documents=getattr(args, "stage1_score_documents", 0),
         stage1_temperature=0.1,
         stage2_batch_size=32,
         stage2_epochs=1,
@@ -306,10 +310,11 @@ def seconds_per_step(info: dict) -> float:
     return info["train_runtime_s"] / info["global_step"]
 
 
-#: The step-time runs (cached against live targets, same batch) leave out what needs cached targets, the linear head
-#: and the negative bank (``MARConfig`` refuses them with live targets), in both runs alike: the two differ only in
-#: where the targets come from. The head alone is one 384 x 384 ``Dense`` layer a step.
-STEP_TIME_SETTINGS = {"run_stage2": False, "stage1_linear_head": False, "stage1_negative_bank": 0}
+#: The step-time runs (cached against live targets, same batch) leave out what needs cached targets, the linear head,
+#: the negative bank and the score bank (``MARConfig`` refuses them with live targets), in both runs alike: the two
+#: differ only in where the targets come from. The head alone is one 384 x 384 ``Dense`` layer a step.
+STEP_TIME_SETTINGS = {"run_stage2": False, "stage1_linear_head": False, "stage1_negative_bank": 0,
+                      "stage1_score_documents": 0}
 
 
 def stage1_step_seconds(args: argparse.Namespace, cache_dir: Path, steps: int) -> dict[str, float]:
@@ -515,7 +520,8 @@ def main() -> None:
                      "stage1_epochs": args.stage1_epochs, "stage1_batch_size": args.batch_size,
                      "stage1_learning_rate": args.stage1_learning_rate,
                      "stage1_linear_head": args.stage1_linear_head,
-                     "stage1_negative_bank": args.stage1_negative_bank},
+                     "stage1_negative_bank": args.stage1_negative_bank,
+                     "stage1_score_documents": args.stage1_score_documents},
         **extra,
         "device_encoding": json.loads((args.device_vectors / "report.json").read_text())
         if args.device_vectors else None,

@@ -20,6 +20,8 @@ Usage:
         --alignment mix-nfcorpus --nfcorpus --work-dir /tmp/probe6 --stage2 --stage2-pairs 4000 \
         --stage1-from /tmp/probe6/run_12000_1_mix-nfcorpus \
         --out bench/results/mar_head_6_epochs_stage2_4000.json    # bench_mar.py's Stage II on a finished Stage I
+    python bench/bench_mar_linear_head.py --data-dir ../shared/data --sizes 12000 --variants head scores \
+        --score-documents 4000 --alignment mix-nfcorpus --nfcorpus --out bench/results/mar_head_score_distillation.json
 
 The setting of ``examples/mar/frozen_cpu.yaml``: query tower all-MiniLM-L6-v2, document tower EmbeddingGemma-300M
 frozen (its own prompts, cut to 384), alignment texts cut to 48 MiniLM tokens, Stage I only (``--stage2``: then the
@@ -74,6 +76,8 @@ VARIANTS = {
              ["stage1_linear_head=true", "stage1_negative_bank={size}"]),
     "mse-only": (" after the linear head, MSE term only", ["stage1_linear_head=true", "stage1_contrastive_weight=0"]),
     "infonce-only": (" after the linear head, InfoNCE term only", ["stage1_linear_head=true", "stage1_mse_weight=0"]),
+    "scores": (" after the linear head, scores over {documents} training documents distilled",
+               ["stage1_linear_head=true", "stage1_score_documents={documents}", "max_train_examples={documents}"]),
 }
 CONFIG = HERE.parent / "examples" / "mar" / "frozen_cpu.yaml"
 MINILM_ROW = "all-MiniLM-L6-v2 alone"
@@ -196,7 +200,8 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=["plain", "head"],
                         help="which Stage I runs to train per size: without the head, after it, after it with "
                              "every cached target of the size as extra negatives (stage1_negative_bank), after it "
-                             "with the MSE or the InfoNCE term alone")
+                             "with the MSE or the InfoNCE term alone, after it with the ranking of --score-documents "
+                             "training answers distilled as a third term (stage1_score_documents)")
     parser.add_argument("--alignment", choices=["medquad-train", *MIX_SHARES], default="medquad-train",
                         help="alignment texts: MedQuAD train questions and answers, or the benchmark's mix "
                              "(bench/mar_alignment_corpus.py) with MedQuAD train questions only, or that mix with "
@@ -221,6 +226,10 @@ def main() -> None:
                         help="with --stage2: take Stage I from this finished run folder instead of training it again "
                              "(its config must match the new run's in every Stage I setting; Stage I is seeded and "
                              "deterministic on CPU, so a rerun would give the same model)")
+    parser.add_argument("--score-documents", type=int, default=4000, metavar="N",
+                        help="the scores variant: distil EmbeddingGemma's ranking of N MedQuAD train answers "
+                             "(stage1_score_documents; the run's training pairs are N unless --stage2-pairs sets "
+                             "them)")
     parser.add_argument("--nfcorpus", action="store_true",
                         help="also score every row on NFCorpus dev (its 324 queries over the whole corpus)")
     parser.add_argument("--work-dir", type=Path, default=HERE / "_work" / "mar_linear_head")
@@ -322,6 +331,8 @@ def main() -> None:
         reference = None
         for variant, rate in [(v, r) for v in args.variants for r in args.stage1_learning_rates or [None]]:
             suffix, overrides = VARIANTS[variant]
+            suffix, overrides = suffix.format(documents=args.score_documents), [
+                o.format(size=size, documents=args.score_documents) for o in overrides]
             with_head = "stage1_linear_head=true" in overrides
             name = f"Stage I{suffix}, {size} texts{tag}" + (f", lr {rate:g}" if rate else "") + (
                 f", batch {base.stage1_batch_size}" if args.stage1_batch_size else "") + (
@@ -329,6 +340,7 @@ def main() -> None:
                 f", then Stage II ({stage2_name})" if args.stage2 else "")
             folder = "".join([
                 f"run_{size}_{int(with_head)}" if variant in ("plain", "head") else f"run_{size}_{variant}",
+                f"{args.score_documents}" if variant == "scores" else "",
                 f"_lr{rate:g}" if rate else "", f"_bs{base.stage1_batch_size}" if args.stage1_batch_size else "",
                 f"_t{base.stage1_temperature:g}" if args.stage1_temperature else "", tag,
                 "_stage2" if args.stage2 else "",
@@ -337,7 +349,7 @@ def main() -> None:
             config = load_recipe_config(CONFIG, [
                 f"cache_dir={cache}", f"run_stage2={str(args.stage2).lower()}", "alignment_max_texts=0",
                 f"stage1_epochs={args.stage1_epochs}", f"alignment_data={source}",
-                *[o.format(size=size) for o in overrides], *([f"stage1_learning_rate={rate}"] if rate else []),
+                *overrides, *([f"stage1_learning_rate={rate}"] if rate else []),
                 *stage1_overrides, *stage2_overrides, *stage2_data, f"output_dir={args.work_dir / folder}",
             ])
             if args.stage1_from:
@@ -350,7 +362,7 @@ def main() -> None:
                 queries, convert_to_numpy=True, show_progress_bar=False))
             rows[name] = {**figures, "wall_s": round(time.perf_counter() - start),
                           **{key: done.get(key) for key in ("global_step", "train_runtime_s", "seconds_per_step",
-                                                            "train_loss", "negative_bank")},
+                                                            "train_loss", "negative_bank", "score_documents")},
                           **({"fit": done["linear_head"]} if with_head else {})}
             if args.stage2:
                 stage2 = json.loads((Path(config.output_dir) / "stages" / "stage2" / "STAGE_DONE").read_text())

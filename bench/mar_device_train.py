@@ -36,6 +36,7 @@ def main() -> None:
     parser.add_argument("--stage1-learning-rate", type=float, default=2e-4)
     parser.add_argument("--stage1-linear-head", action="store_true", help="stage1_linear_head (ours)")
     parser.add_argument("--stage1-negative-bank", type=int, default=0, help="stage1_negative_bank (ours)")
+    parser.add_argument("--stage1-score-documents", type=int, default=0, help="stage1_score_documents (ours)")
     cli = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     import bench_mar
@@ -55,7 +56,7 @@ def main() -> None:
         document_model="/tmp/bench_models/embeddinggemma-300m", alignment_size=20000, stage2_pairs=4000,
         query_max_length=64, document_max_length=256, batch_size=128, stage1_epochs=cli.stage1_epochs,
         stage1_learning_rate=cli.stage1_learning_rate, stage1_linear_head=cli.stage1_linear_head,
-        stage1_negative_bank=cli.stage1_negative_bank, seed=42,
+        stage1_negative_bank=cli.stage1_negative_bank, stage1_score_documents=cli.stage1_score_documents, seed=42,
     )
     queries = json.loads(gzip.decompress((cli.bundle / "data" / "texts.json.gz").read_bytes()))["groups"][
         "eval_queries"]["texts"]

@@ -31,6 +31,9 @@ class AlignmentLoss(nn.Module):
         teacher: SentenceTransformer | None = None,
         negative_bank: Tensor | None = None,
         length_buckets: int = 4,
+        score_bank: Tensor | None = None,
+        lambda_scores: float = 1.0,
+        score_temperature: float = 0.05,
     ) -> None:
         """
         Stage I of MAR: the same text goes through the query tower (trained) and the frozen document tower (the
@@ -59,6 +62,13 @@ class AlignmentLoss(nn.Module):
         change, so a bank of N stands in for a batch of N negatives at no encoder cost (the paper's Stage I batch is
         2,560). Bank rows equal to a query's own positive are masked out, like duplicates in the batch.
 
+        ``score_bank``: fixed document vectors (``(N, D)``, e.g. the frozen tower's vectors of training documents) the
+        query is scored against like its target is: a third term, weighted by ``lambda_scores``, is the KL divergence
+        from the softmax of the target's scores over the bank (at ``score_temperature``) to the softmax of the
+        query's. It distils how the document tower *ranks documents* for the text rather than where its vector lies,
+        so the query tower's limited capacity goes to the directions that separate documents (EmbedDistill's score
+        matching beside embedding matching, Kim et al. 2023; ours in MAR, whose paper aligns embeddings only).
+
         ``length_buckets``: the text columns are embedded in that many slices of similar length
         (:func:`~sbert_med.losses.length_buckets.embed_in_length_buckets`), each cut to its own longest text, so short
         texts stop paying for a long one's padding; the embeddings, in-batch negatives and gradients are those of one
@@ -77,10 +87,14 @@ class AlignmentLoss(nn.Module):
             teacher: A frozen model producing the targets instead of the model's own document route.
             negative_bank: Fixed document vectors used as extra negatives of every query (``None``: in-batch only).
             length_buckets: Slices of similar length each text column is embedded in (ours: 4; ``1``: one pass).
+            score_bank: Fixed document vectors whose ranking of each target the query learns (``None``: no term).
+            lambda_scores: Weight of the score-distillation term (ours: 1, the other terms' weight).
+            score_temperature: Softmax temperature of both rankings over ``score_bank`` (ours: 0.05).
 
         References:
             - MAR / CARE, asymmetric retrieval with an aligned small query encoder (stage I "alignment").
             - Matryoshka Representation Learning: https://arxiv.org/abs/2205.13147
+            - EmbedDistill (score matching over documents): https://arxiv.org/abs/2301.12005
 
         Requirements:
             1. A Router model whose document route is frozen (``freeze_route``), carries LoRA, or is replaced by
@@ -127,12 +141,13 @@ class AlignmentLoss(nn.Module):
                 MedTrainer(model=model, args=args, train_dataset=train_dataset, loss=loss).train()
         """
         super().__init__()
-        if temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {temperature!r}")
-        if lambda_contrastive < 0 or lambda_mse < 0 or lambda_contrastive + lambda_mse == 0:
+        if temperature <= 0 or score_temperature <= 0:
+            raise ValueError(f"temperatures must be > 0, got {temperature!r} and score {score_temperature!r}")
+        scored = lambda_scores if score_bank is not None else 0.0
+        if min(lambda_contrastive, lambda_mse, lambda_scores) < 0 or lambda_contrastive + lambda_mse + scored == 0:
             raise ValueError(
-                f"lambda_contrastive and lambda_mse must be >= 0 and not both 0, got {lambda_contrastive!r}, "
-                f"{lambda_mse!r}"
+                "lambda_contrastive, lambda_mse and lambda_scores must be >= 0 and not all 0 (lambda_scores counts "
+                f"with a score_bank only), got {lambda_contrastive!r}, {lambda_mse!r}, {lambda_scores!r}"
             )
         if matryoshka_dims is not None:
             matryoshka_dims = sorted({int(dim) for dim in matryoshka_dims}, reverse=True)
@@ -147,11 +162,10 @@ class AlignmentLoss(nn.Module):
         self.temperature = temperature
         self.matryoshka_dims = matryoshka_dims
         self.teacher = teacher
-        if negative_bank is not None:
-            negative_bank = torch.as_tensor(negative_bank).detach().float()
-            if negative_bank.ndim != 2 or not len(negative_bank):
-                raise ValueError(f"negative_bank must have shape (N, D) with N > 0, got {tuple(negative_bank.shape)}")
-        self.negative_bank = negative_bank
+        self.negative_bank = _as_bank(negative_bank, "negative_bank")
+        self.score_bank = _as_bank(score_bank, "score_bank")
+        self.lambda_scores = lambda_scores
+        self.score_temperature = score_temperature
         if int(length_buckets) < 1:
             raise ValueError(f"length_buckets must be >= 1, got {length_buckets!r}")
         self.length_buckets = int(length_buckets)
@@ -222,9 +236,10 @@ class AlignmentLoss(nn.Module):
         if queries.shape[-1] != flat.shape[-1]:
             raise ValueError(f"query width {queries.shape[-1]} != target width {flat.shape[-1]}")
         dims = self.matryoshka_dims or [queries.shape[-1]]
-        contrastive = mse = queries.new_zeros(())
+        contrastive = mse = distilled = queries.new_zeros(())
         positives = torch.arange(queries.shape[0], device=queries.device) * candidates
-        bank = self._bank(queries)
+        bank = self._bank(queries, "negative_bank")
+        score_bank = self._bank(queries, "score_bank")
         for dim in dims:
             q = F.normalize(queries[:, :dim], p=2, dim=-1)
             t = F.normalize(flat[:, :dim], p=2, dim=-1)
@@ -240,25 +255,34 @@ class AlignmentLoss(nn.Module):
                 scores = torch.cat([scores, extra], dim=1)
             contrastive = contrastive + F.cross_entropy(scores, positives)
             mse = mse + (q - t[positives]).pow(2).sum(dim=-1).mean()
+            if score_bank is not None:
+                documents = F.normalize(score_bank[:, :dim], p=2, dim=-1).T / self.score_temperature
+                teacher = F.log_softmax(t[positives] @ documents, dim=-1)
+                student = F.log_softmax(q @ documents, dim=-1)
+                distilled = distilled + F.kl_div(student, teacher, reduction="batchmean", log_target=True)
         components = {
             "alignment_contrastive": self.lambda_contrastive * contrastive / len(dims),
             "alignment_mse": self.lambda_mse * mse / len(dims),
         }
+        if score_bank is not None:
+            components["alignment_scores"] = self.lambda_scores * distilled / len(dims)
         if "forward" in vars(self.model):
             # A wrapping loss has replaced the model's forward for this call (MatryoshkaLoss does, to truncate the
             # embeddings) and adds up plain tensors: return the sum instead of the named components.
-            return components["alignment_contrastive"] + components["alignment_mse"]
+            return sum(components.values())
         return components
 
-    def _bank(self, queries: Tensor) -> Tensor | None:
-        """The negative bank on the queries' device and dtype (moved once, then reused)."""
-        if self.negative_bank is None:
+    def _bank(self, queries: Tensor, name: str) -> Tensor | None:
+        """The bank ``name`` on the queries' device and dtype (moved once, then reused), cut to their width."""
+        bank = getattr(self, name)
+        if bank is None:
             return None
-        if self.negative_bank.shape[-1] < queries.shape[-1]:
-            raise ValueError(f"negative_bank width {self.negative_bank.shape[-1]} < query width {queries.shape[-1]}")
-        if self.negative_bank.device != queries.device or self.negative_bank.dtype != queries.dtype:
-            self.negative_bank = self.negative_bank.to(queries.device, queries.dtype)
-        return self.negative_bank[:, : queries.shape[-1]]
+        if bank.shape[-1] < queries.shape[-1]:
+            raise ValueError(f"{name} width {bank.shape[-1]} < query width {queries.shape[-1]}")
+        if bank.device != queries.device or bank.dtype != queries.dtype:
+            bank = bank.to(queries.device, queries.dtype)
+            setattr(self, name, bank)
+        return bank[:, : queries.shape[-1]]
 
     def get_config_dict(self) -> dict[str, Any]:
         return {
@@ -269,6 +293,15 @@ class AlignmentLoss(nn.Module):
             "teacher": None if self.teacher is None else type(self.teacher).__name__,
             "negative_bank": None if self.negative_bank is None else len(self.negative_bank),
             "length_buckets": self.length_buckets,
+            **(
+                {}
+                if self.score_bank is None
+                else {
+                    "score_bank": len(self.score_bank),
+                    "lambda_scores": self.lambda_scores,
+                    "score_temperature": self.score_temperature,
+                }
+            ),
         }
 
     @property
@@ -285,3 +318,13 @@ class AlignmentLoss(nn.Module):
     primaryClass={cs.LG}
 }
 """
+
+
+def _as_bank(vectors, name: str) -> Tensor | None:
+    """Fixed vectors of a bank as a detached float ``(N, D)`` tensor with N > 0, or ``None``."""
+    if vectors is None:
+        return None
+    vectors = torch.as_tensor(vectors).detach().float()
+    if vectors.ndim != 2 or not len(vectors):
+        raise ValueError(f"{name} must have shape (N, D) with N > 0, got {tuple(vectors.shape)}")
+    return vectors

@@ -81,6 +81,9 @@ DEFAULT_SOURCES: dict[str, str] = {
     "stage1_linear_head": "ours (off: the paper has no head on the query tower)",
     "stage1_head_ridge": "ours",
     "stage1_negative_bank": "ours (0: in-batch negatives only, as the paper at its batch of 2,560)",
+    "stage1_score_documents": "ours (0: off; the paper aligns embeddings only, EmbedDistill also matches scores)",
+    "stage1_score_weight": "ours (1, the weight of the paper's two terms)",
+    "stage1_score_temperature": "ours",
     "init_epochs": "ours",
     "stage1_epochs": "ours",
     "init loss": "ours (MNRL at scale 1/stage2_temperature)",
@@ -169,6 +172,14 @@ class MARConfig(PairsRecipeConfig):
             cached targets of other alignment texts (a seeded sample; all of them when there are fewer): a frozen
             tower's vectors never change, so the bank stands in for the paper's large batch (2,560) at a small one.
             Needs ``stage1_targets: cached``. (ours; 0: in-batch negatives only)
+        stage1_score_documents: If > 0, Stage I also distils how the frozen tower ranks this many training documents
+            (the training pairs' positives, a seeded sample; all of them when there are fewer) for each alignment
+            text: the KL divergence between the softmax of the target's and of the query's scores over their cached
+            document vectors (EmbedDistill's score matching; :class:`~sbert_med.losses.AlignmentLoss`
+            ``score_bank``). The vectors are the ones Stage II reads, so a frozen tower encodes them once. Needs
+            ``stage1_targets: cached``. (ours; 0: off)
+        stage1_score_weight: Weight of that term. (ours: 1)
+        stage1_score_temperature: Softmax temperature of both rankings. (ours: 0.05)
         stage1_mse_weight: Weight of the MSE term (0: the "no MSE" ablation).
         stage1_contrastive_weight: Weight of the contrastive term (0: the "no contrastive" ablation).
         stage2_epochs, stage2_learning_rate, stage2_max_steps, stage2_batch_size: Stage II.
@@ -188,6 +199,7 @@ class MARConfig(PairsRecipeConfig):
         "stage1_learning_rate",
         "stage1_batch_size",
         "stage1_temperature",
+        "stage1_score_temperature",
         "stage2_learning_rate",
         "stage2_batch_size",
         "stage2_temperature",
@@ -206,6 +218,8 @@ class MARConfig(PairsRecipeConfig):
         "alignment_max_texts",
         "alignment_max_length",
         "stage1_negative_bank",
+        "stage1_score_documents",
+        "stage1_score_weight",
         "lora_dropout",
     )
 
@@ -245,6 +259,9 @@ class MARConfig(PairsRecipeConfig):
     stage1_linear_head: bool = False
     stage1_head_ridge: float = 1e-3
     stage1_negative_bank: int = 0
+    stage1_score_documents: int = 0
+    stage1_score_weight: float = 1.0
+    stage1_score_temperature: float = 0.05
     stage1_mse_weight: float = 1.0
     stage1_contrastive_weight: float = 1.0
     stage2_epochs: float = 1.0
@@ -277,6 +294,8 @@ class MARConfig(PairsRecipeConfig):
             raise ConfigError("stage1_linear_head is fitted on cached targets: stage1_targets must be 'cached'")
         if self.stage1_negative_bank and self.stage1_targets == "live":
             raise ConfigError("stage1_negative_bank holds cached targets: stage1_targets must be 'cached'")
+        if self.stage1_score_documents and self.stage1_targets == "live":
+            raise ConfigError("stage1_score_documents ranks cached vectors: stage1_targets must be 'cached'")
         if self.alignment_index and self.stage1_targets == "live":
             raise ConfigError("alignment_index gives Stage I cached targets: stage1_targets must be 'cached'")
 
@@ -624,12 +643,13 @@ def _init_tower(config: MARConfig, pairs, *, route: str, kind: str):
     return run_stage
 
 
-def _stage1(config: MARConfig, query_path: str, document_path: str, texts: list[str]):
+def _stage1(config: MARConfig, query_path: str, document_path: str, texts: list[str], documents: list[str]):
     """Stage I: the document tower frozen, the query tower learns to map a text where the document tower puts it.
 
     ``cached``: the frozen tower's vectors of the texts (through the ``stage1_target_route`` prompt) are encoded once
     into the cache, and a plain model of the query tower alone trains against them (a ``label`` column).
     ``live``: the asymmetric model trains with the document route frozen and run in every step.
+    ``documents``: the training documents ``stage1_score_documents`` samples its bank from.
     """
     import numpy as np
     from datasets import Dataset
@@ -694,14 +714,17 @@ def _stage1(config: MARConfig, query_path: str, document_path: str, texts: list[
         query_view = _route_view(model, "query", config)
         data = Dataset.from_dict({"text": train_texts, "label": targets})
         bank = _negative_bank(config, targets)
+        scored = _score_bank(config, model, document_prompts, documents)
+        loss = AlignmentLoss(query_view, **loss_kwargs, negative_bank=bank, **scored)
         info = _train(
-            config, stage, query_view, data, AlignmentLoss(query_view, **loss_kwargs, negative_bank=bank),
+            config, stage, query_view, data, loss,
             epochs=config.stage1_epochs, lr=config.stage1_learning_rate, max_steps=config.stage1_max_steps,
             batch_size=config.stage1_batch_size,
         )
         return model, {**info, "alignment_texts": len(train_texts), "targets": "cached",
                        "target_encoding_seconds": encoding_seconds, **({"linear_head": head} if head else {}),
-                       **({"negative_bank": len(bank)} if bank is not None else {})}
+                       **({"negative_bank": len(bank)} if bank is not None else {}),
+                       **({"score_documents": len(scored["score_bank"])} if scored else {})}
 
     return run_stage
 
@@ -717,6 +740,27 @@ def _negative_bank(config: MARConfig, targets):
         rng = np.random.default_rng(config.seed)
         targets = targets[np.sort(rng.choice(len(targets), config.stage1_negative_bank, replace=False))]
     return targets
+
+
+def _score_bank(config: MARConfig, model, document_prompts: dict, documents: list[str]) -> dict:
+    """``AlignmentLoss`` arguments of the score-distillation term: the frozen document route's vectors of
+    ``stage1_score_documents`` training documents (a seeded sample; all when there are fewer), encoded through the
+    cache as Stage II encodes them; ``{}`` when the term is off."""
+    import random
+
+    if not config.stage1_score_documents:
+        return {}
+    documents = list(dict.fromkeys(d for d in documents if d.strip()))
+    if not documents:
+        raise ConfigError("stage1_score_documents needs training pairs with documents, found none")
+    if config.stage1_score_documents < len(documents):
+        keep = sorted(random.Random(config.seed).sample(range(len(documents)), config.stage1_score_documents))
+        documents = [documents[i] for i in keep]
+    view = _document_view(model, config, {"query": "", "document": document_prompts.get("document", "")})
+    vectors = _encode_targets(config, view, documents, route="document")
+    del view
+    return {"score_bank": vectors, "lambda_scores": config.stage1_score_weight,
+            "score_temperature": config.stage1_score_temperature}
 
 
 def _check_head_texts(config: MARConfig, model, count: int) -> None:
@@ -821,7 +865,8 @@ def train_mar(config: MARConfig) -> str:
     data = _cut_queries(config, data, query_path)
     last = None
     if config.run_stage1:
-        last = run.stage("stage1").run_once(_stage1(config, query_path, document_path, texts))
+        documents = list(pairs["positive"]) if config.stage1_score_documents else []
+        last = run.stage("stage1").run_once(_stage1(config, query_path, document_path, texts, documents))
     if config.run_stage2:
         stage1_path = last
 

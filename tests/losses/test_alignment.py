@@ -97,8 +97,12 @@ def test_works_under_matryoshka_loss(tiny_model):
 def test_bad_arguments(tiny_model):
     with pytest.raises(ValueError, match="temperature"):
         AlignmentLoss(tiny_model, temperature=-1)
-    with pytest.raises(ValueError, match="not both 0"):
+    with pytest.raises(ValueError, match="not all 0"):
         AlignmentLoss(tiny_model, lambda_contrastive=0, lambda_mse=0)
+    with pytest.raises(ValueError, match="not all 0 \\(lambda_scores counts with a score_bank only\\)"):
+        AlignmentLoss(tiny_model, lambda_contrastive=0, lambda_mse=0, lambda_scores=1.0)
+    with pytest.raises(ValueError, match="score 0"):
+        AlignmentLoss(tiny_model, score_temperature=0)
     with pytest.raises(ValueError, match="matryoshka_dims must be <= the model's output width 32"):
         AlignmentLoss(tiny_model, matryoshka_dims=[64])
     with pytest.raises(ValueError, match="needs \\(query_text, document_text\\)"):
@@ -197,3 +201,57 @@ def test_negative_bank_adds_its_rows_as_negatives_and_masks_copies_of_the_positi
         AlignmentLoss(tiny_model, negative_bank=bank[0])
     with pytest.raises(ValueError, match="negative_bank width 16 < query width 32"):
         AlignmentLoss(tiny_model, negative_bank=bank[:, :16])(features, targets)
+
+
+# ------------------------------------------------------------------ score bank: distil the ranking of documents
+def test_score_bank_distils_the_targets_ranking_of_its_documents(tiny_model):
+    """The third term is KL(softmax(target . bank / T) || softmax(query . bank / T)), at every Matryoshka width."""
+    features, candidates = _query_features_and_candidates(tiny_model, k=1)
+    targets = candidates[:, 0]
+    bank = torch.randn(6, 32, generator=torch.Generator().manual_seed(2))  # not normalised: the loss does it
+    loss = AlignmentLoss(tiny_model, score_bank=bank, lambda_scores=0.5, score_temperature=0.1,
+                         matryoshka_dims=[32, 16])
+    parts = loss(features, targets)
+    assert set(parts) == {"alignment_contrastive", "alignment_mse", "alignment_scores"}
+    with torch.no_grad():
+        q = tiny_model(features[0])["sentence_embedding"]
+    expected = 0.0
+    for dim in (32, 16):
+        documents = torch.nn.functional.normalize(bank[:, :dim], dim=-1)
+        p_teacher = torch.softmax(torch.nn.functional.normalize(targets[:, :dim], dim=-1) @ documents.T / 0.1, -1)
+        p_student = torch.softmax(torch.nn.functional.normalize(q[:, :dim], dim=-1) @ documents.T / 0.1, -1)
+        expected += (p_teacher * (p_teacher.log() - p_student.log())).sum(-1).mean()
+    torch.testing.assert_close(parts["alignment_scores"], 0.5 * expected / 2)
+    # the other terms are those of the loss without a bank
+    plain = AlignmentLoss(tiny_model, matryoshka_dims=[32, 16])(features, targets)
+    for name in plain:
+        torch.testing.assert_close(parts[name], plain[name])
+    # a query equal to its target ranks the bank as the target does: nothing to distil
+    assert loss([tiny_model.preprocess(TEXTS, task="query")], q)["alignment_scores"].item() < 1e-6
+    config = loss.get_config_dict()
+    assert (config["score_bank"], config["lambda_scores"], config["score_temperature"]) == (6, 0.5, 0.1)
+    assert "score_bank" not in AlignmentLoss(tiny_model).get_config_dict()
+    # the score term alone is a valid loss
+    alone = AlignmentLoss(tiny_model, lambda_contrastive=0, lambda_mse=0, score_bank=bank)(features, targets)
+    assert alone["alignment_scores"].item() > 0
+    with pytest.raises(ValueError, match=r"score_bank must have shape \(N, D\)"):
+        AlignmentLoss(tiny_model, score_bank=bank[0])
+    with pytest.raises(ValueError, match="score_bank width 16 < query width 32"):
+        AlignmentLoss(tiny_model, score_bank=bank[:, :16])(features, targets)
+
+
+def test_score_bank_trains_the_query_to_rank_like_its_target(tiny_model, tmp_path):
+    """A few steps on the score term alone lower it on the training texts (it carries a gradient)."""
+    features, candidates = _query_features_and_candidates(tiny_model, k=1)
+    targets = candidates[:, 0]
+    bank = torch.randn(16, 32, generator=torch.Generator().manual_seed(3))
+    loss = AlignmentLoss(tiny_model, lambda_contrastive=0, lambda_mse=0, score_bank=bank)
+    before = loss(features, targets)["alignment_scores"].item()
+    tiny_model.train()
+    optimizer = torch.optim.AdamW(tiny_model.parameters(), lr=1e-3)
+    for _ in range(20):
+        optimizer.zero_grad()
+        loss(features, targets)["alignment_scores"].backward()
+        optimizer.step()
+    tiny_model.eval()
+    assert loss(features, targets)["alignment_scores"].item() < 0.8 * before

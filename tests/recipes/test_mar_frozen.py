@@ -196,6 +196,34 @@ def test_negative_bank_holds_a_sample_of_the_cached_targets(tmp_path, tiny_encod
         assert done["negative_bank"] == expected
 
 
+def test_score_bank_holds_training_documents_in_the_cache_stage2_reads(
+        tmp_path, tiny_encoder_path, tiny_st_document, qa_pairs_tsv, trainer_calls):
+    """stage1_score_documents: Stage I's loss distils the frozen tower's ranking of a seeded sample of the training
+    documents (all of them when there are fewer): their document vectors, encoded into the cache Stage II reads (no
+    third cache beside the targets' and the documents'), and the stage records the bank's size."""
+    seen = trainer_calls(mar_module, lambda kwargs: kwargs["loss"])
+    documents = list(dict.fromkeys(line.split("\t")[3] for line in Path(qa_pairs_tsv).read_text().splitlines()[1:]))
+    reference = SentenceTransformer(tiny_st_document, device="cpu").encode_document(
+        documents, truncate_dim=32, normalize_embeddings=True)
+    for size, expected in ((3, 3), (1000, len(documents))):
+        config = _config(tmp_path / str(size), tiny_encoder_path, tiny_st_document, qa_pairs_tsv, run_init=False,
+                         stage1_score_documents=size, stage1_score_weight=0.5, stage1_score_temperature=0.2)
+        train_mar(config)
+        loss = seen["stage1"]
+        assert (loss.lambda_scores, loss.score_temperature) == (0.5, 0.2)
+        bank = loss.score_bank.numpy()
+        assert bank.shape == (expected, 32)
+        matches = [np.flatnonzero(np.isclose(reference, row, atol=1e-5).all(axis=1)) for row in bank]
+        assert all(len(m) == 1 for m in matches) and len({int(m[0]) for m in matches}) == expected
+        producers = [json.loads(p.read_text()) for p in (Path(config.output_dir) / "cache").glob("*/producer.json")]
+        assert sorted(p["key"]["route"] for p in producers) == ["document", "query"]
+        done = json.loads((Path(config.output_dir) / "stages" / "stage1" / "STAGE_DONE").read_text())
+        assert done["score_documents"] == expected
+    with pytest.raises(ConfigError, match="stage1_score_documents ranks cached vectors"):
+        _config(tmp_path / "live", tiny_encoder_path, tiny_st_document, qa_pairs_tsv, stage1_score_documents=3,
+                stage1_targets="live")
+
+
 def test_linear_head_starts_stage1_aligned(tmp_path, tiny_encoder_path, tiny_st_document, qa_pairs_tsv,
                                           trained_in_memory):
     """stage1_linear_head: a Dense fitted on the cached targets ends the query route before Stage I trains; the
