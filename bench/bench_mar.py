@@ -459,6 +459,35 @@ def table(rows: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def run_settings(args: argparse.Namespace) -> dict:
+    """What the rows depend on besides the data: recorded in ``mar.json`` and beside ``rows.json``."""
+    return {"document_max_length": args.document_max_length, "query_max_length": args.query_max_length,
+            "truncate_dim": 384, "alignment_size": args.alignment_size, "stage2_pairs": args.stage2_pairs,
+            "alignment_sources": args.alignment_sources,
+            "stage1_epochs": args.stage1_epochs, "stage1_batch_size": args.batch_size,
+            "stage1_learning_rate": args.stage1_learning_rate,
+            "stage1_linear_head": args.stage1_linear_head,
+            "stage1_negative_bank": args.stage1_negative_bank,
+            "stage1_score_documents": args.stage1_score_documents}
+
+
+def check_rows_settings(work_dir: Path, settings: dict) -> None:
+    """Refuse a work folder whose finished rows (``rows.json``) were measured with other settings: a rerun reuses
+    every finished row, so they must be this call's. ``rows.settings.json`` records them at the first call past
+    ``--phase prepare`` (whose one row, the document tower alone, depends on the document length only); a folder from
+    before it existed takes this call's (a setting it lacks counts as this call's too: the option is newer)."""
+    recorded_path = work_dir / "rows.settings.json"
+    if recorded_path.exists():
+        recorded = json.loads(recorded_path.read_text())
+        changed = {key: (recorded[key], value) for key, value in settings.items()
+                   if key in recorded and recorded[key] != value}
+        if changed:
+            shown = ", ".join(f"{key} {old!r} -> {new!r}" for key, (old, new) in changed.items())
+            raise SystemExit(f"{work_dir}: its finished rows were measured with other settings ({shown}); "
+                             "give another --work-dir, or delete rows.json, per_query.json and rows.settings.json")
+    recorded_path.write_text(json.dumps(settings, indent=2))
+
+
 def main() -> None:
     args = parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -491,6 +520,7 @@ def main() -> None:
     if args.phase == "prepare":
         logger.info("prepared in %.0f s", time.perf_counter() - started)
         return
+    check_rows_settings(args.work_dir, run_settings(args))
 
     def minilm():
         model = load(resolve_model(args.query_model))
@@ -514,14 +544,7 @@ def main() -> None:
         "stage1_step_s": step_seconds,
         "alignment_curve": {str(size): curve[size] for size in sorted(curve)},
         "goal": {"half_gap_mean": minilm_mean + (document - minilm_mean) / 2, "paper_98pct_mean": 0.98 * document},
-        "settings": {"document_max_length": args.document_max_length, "query_max_length": args.query_max_length,
-                     "truncate_dim": 384, "alignment_size": args.alignment_size, "stage2_pairs": args.stage2_pairs,
-                     "alignment_sources": args.alignment_sources,
-                     "stage1_epochs": args.stage1_epochs, "stage1_batch_size": args.batch_size,
-                     "stage1_learning_rate": args.stage1_learning_rate,
-                     "stage1_linear_head": args.stage1_linear_head,
-                     "stage1_negative_bank": args.stage1_negative_bank,
-                     "stage1_score_documents": args.stage1_score_documents},
+        "settings": run_settings(args),
         **extra,
         "device_encoding": json.loads((args.device_vectors / "report.json").read_text())
         if args.device_vectors else None,
