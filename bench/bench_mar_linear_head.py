@@ -165,13 +165,16 @@ def _reuse_stage1(source: Path, config) -> None:
     checking that the two configs agree on everything but Stage II and where things go."""
     import shutil
 
-    from sbert_med.training.run import NEUTRAL_KEYS, RUN_FILE, STAGE_DONE, RunFolder
+    from sbert_med.training.run import NEUTRAL_KEYS, RUN_FILE, STAGE_DONE, RunFolder, config_defaults
 
     done = source / "stages" / "stage1"
     old = json.loads((source / RUN_FILE).read_text())["config"]
+    old = {**{key: value for key, value in config_defaults(config).items() if key not in old}, **old}  # newer options
     new = config.to_dict()
-    # Stage I reads the training pairs' texts when there is no alignment_data; then their number matters to it too
-    stage2_only = {"run_stage2", *(("max_train_examples", "train_data") if new.get("alignment_data") else ())}
+    # Stage I reads the training pairs' texts when there is no alignment_data, and their documents for a score bank;
+    # then they matter to it too
+    pairs_only_in_stage2 = new.get("alignment_data") and not new.get("stage1_score_documents")
+    stage2_only = {"run_stage2", *(("max_train_examples", "train_data") if pairs_only_in_stage2 else ())}
     differ = sorted(key for key in set(old) | set(new) if key not in NEUTRAL_KEYS and old.get(key) != new.get(key)
                     and not key.startswith("stage2_") and key not in stage2_only)
     if differ:

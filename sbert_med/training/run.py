@@ -38,6 +38,7 @@ __all__ = [
     "RunError",
     "RunFolder",
     "Stage",
+    "config_defaults",
     "config_hash",
     "last_checkpoint",
     "replace_dir",
@@ -83,6 +84,15 @@ def config_hash(config: Mapping[str, Any]) -> str:
     """Hash of the keys that change what a run produces (everything but :data:`NEUTRAL_KEYS`)."""
     text = json.dumps(_canonical(config), sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def config_defaults(config: Any) -> dict[str, Any]:
+    """The default values of a dataclass config's fields (``{}`` for anything else): what a config recorded before a
+    field existed counts as having."""
+    if not dataclasses.is_dataclass(config):
+        return {}
+    fields = dataclasses.fields(config)
+    return {field.name: field.default for field in fields if field.default is not dataclasses.MISSING}
 
 
 def _differences(
@@ -234,17 +244,12 @@ class RunFolder:
     @classmethod
     def for_config(cls, config: Any) -> RunFolder:
         """The run folder of a ``RecipeConfig`` (``output_dir``, ``resume``, ``overwrite``), opened."""
-        defaults = {
-            field.name: field.default
-            for field in dataclasses.fields(config)
-            if field.default is not dataclasses.MISSING
-        } if dataclasses.is_dataclass(config) else {}
         return cls(
             config.output_dir,
             config.to_dict(),
             resume=config.resume,
             overwrite=getattr(config, "overwrite", False),
-            defaults=defaults,
+            defaults=config_defaults(config),
         ).open()
 
     @property
