@@ -14,7 +14,7 @@ import pytest
 import torch
 from sentence_transformers import SentenceTransformer
 
-from sbert_med.recipes import ConfigError
+from sbert_med.recipes import ConfigError, mar_towers
 from sbert_med.recipes import mar as mar_module
 from sbert_med.recipes.mar import MARConfig, resolved_settings, train_mar
 
@@ -106,23 +106,23 @@ def test_cached_targets_equal_the_live_frozen_tower(tmp_path, tiny_encoder_path,
     from sbert_med.losses import AlignmentLoss
 
     config = _config(tmp_path, tiny_encoder_path, tiny_st_document, qa_pairs_tsv, cache_dir=str(tmp_path / "cache"))
-    model, prompts = mar_module._assemble(config, tiny_encoder_path)
+    model, prompts = mar_towers._assemble(config, tiny_encoder_path)
     model.eval()
-    view = mar_module._document_view(model, config, prompts)
+    view = mar_towers._document_view(model, config, prompts)
     from sbert_med.encoding import route_fingerprint
 
     assert route_fingerprint(view, "document") == route_fingerprint(model, "document")
     for route in ("query", "document"):
-        cached = mar_module._encode_targets(config, view, TEXTS, route=route)
+        cached = mar_towers._encode_targets(config, view, TEXTS, route=route)
         with torch.no_grad():
             features = model.preprocess(TEXTS, prompt=prompts[route], task="document")
             live = torch.nn.functional.normalize(model(features)["sentence_embedding"][:, :32], dim=-1)
         np.testing.assert_allclose(cached, live.numpy(), atol=1e-5)
-    cached = mar_module._encode_targets(config, view, TEXTS, route="query")
+    cached = mar_towers._encode_targets(config, view, TEXTS, route="query")
     query_features = model.preprocess(TEXTS, task="query")
     live_loss = AlignmentLoss(model)([query_features, model.preprocess(TEXTS, prompt=prompts["query"],
                                                                        task="document")])
-    query_view = mar_module._route_view(model, "query", config)
+    query_view = mar_towers._route_view(model, "query", config)
     cached_loss = AlignmentLoss(query_view)([query_view.preprocess(TEXTS)], torch.from_numpy(cached))
     for key in ("alignment_contrastive", "alignment_mse"):
         torch.testing.assert_close(cached_loss[key], live_loss[key], atol=1e-5, rtol=1e-5)
@@ -167,7 +167,7 @@ def test_alignment_data_feeds_stage1(tmp_path, tiny_encoder_path, tiny_st_docume
     """Stage I trains on alignment_data (a seeded sample of alignment_max_texts), not on the training pairs."""
     corpus = tmp_path / "align.txt"
     corpus.write_text("\n".join(f"alignment sentence number {i} about the kidney" for i in range(30)))
-    seen = trainer_calls(mar_module, lambda kwargs: kwargs["train_dataset"])
+    seen = trainer_calls(mar_towers, lambda kwargs: kwargs["train_dataset"])
     config = _config(tmp_path, tiny_encoder_path, tiny_st_document, qa_pairs_tsv, run_init=False, run_stage2=False,
                      alignment_data=[str(corpus)], alignment_max_texts=12)
     train_mar(config)
@@ -183,7 +183,7 @@ def test_negative_bank_holds_a_sample_of_the_cached_targets(tmp_path, tiny_encod
     texts (all of them when there are fewer), and the stage records the bank's size."""
     corpus = tmp_path / "align.txt"
     corpus.write_text("\n".join(f"alignment sentence number {i} about the kidney" for i in range(30)))
-    seen = trainer_calls(mar_module, lambda kwargs: (kwargs["train_dataset"], kwargs["loss"]))
+    seen = trainer_calls(mar_towers, lambda kwargs: (kwargs["train_dataset"], kwargs["loss"]))
     for size, expected in ((7, 7), (100, 30)):
         config = _config(tmp_path / str(size), tiny_encoder_path, tiny_st_document, qa_pairs_tsv, run_init=False,
                          run_stage2=False, alignment_data=[str(corpus)], stage1_negative_bank=size)
@@ -201,7 +201,7 @@ def test_score_bank_holds_training_documents_in_the_cache_stage2_reads(
     """stage1_score_documents: Stage I's loss distils the frozen tower's ranking of a seeded sample of the training
     documents (all of them when there are fewer): their document vectors, encoded into the cache Stage II reads (no
     third cache beside the targets' and the documents'), and the stage records the bank's size."""
-    seen = trainer_calls(mar_module, lambda kwargs: kwargs["loss"])
+    seen = trainer_calls(mar_towers, lambda kwargs: kwargs["loss"])
     documents = list(dict.fromkeys(line.split("\t")[3] for line in Path(qa_pairs_tsv).read_text().splitlines()[1:]))
     reference = SentenceTransformer(tiny_st_document, device="cpu").encode_document(
         documents, truncate_dim=32, normalize_embeddings=True)
@@ -296,7 +296,7 @@ def test_decoder_initialisation_trains_nested_widths(tmp_path, tiny_encoder_path
     query width and below, averaged (paper Eq. 4); [] turns it off."""
     from sentence_transformers.sentence_transformer.losses import MatryoshkaLoss, MultipleNegativesRankingLoss
 
-    seen = trainer_calls(mar_module, lambda kwargs: kwargs["loss"])
+    seen = trainer_calls(mar_towers, lambda kwargs: kwargs["loss"])
     config = _config(tmp_path / "a", tiny_encoder_path, tiny_decoder_path, qa_pairs_tsv, run_stage1=False,
                      run_stage2=False)
     assert resolved_settings(config)["document_kind"] == "decoder"
@@ -340,7 +340,7 @@ def test_sentence_transformers_document_tower_can_be_trained(tmp_path, tiny_enco
     modules and document prompt."""
     from sentence_transformers.sentence_transformer.losses import MatryoshkaLoss
 
-    seen = trainer_calls(mar_module, lambda kwargs: (kwargs["loss"], kwargs["args"].prompts))
+    seen = trainer_calls(mar_towers, lambda kwargs: (kwargs["loss"], kwargs["args"].prompts))
     config = _config(tmp_path, tiny_encoder_path, tiny_st_document, qa_pairs_tsv, run_init_document=True,
                      freeze_document=False)
     assert resolved_settings(config)["init_document"] and not resolved_settings(config)["freeze_document"]

@@ -112,9 +112,9 @@ def test_document_learning_rates_reach_the_trainer(tmp_path, tiny_encoder_path, 
                                                    trainer_calls):
     """init_document_learning_rate sets the document LoRA's rate in the initialisation; Stage II maps
     stage2_document_learning_rate onto the document route's parameters with learning_rate_mapping."""
-    from sbert_med.recipes import mar
+    from sbert_med.recipes import mar_towers
 
-    seen = trainer_calls(mar, lambda kwargs: kwargs["args"])
+    seen = trainer_calls(mar_towers, lambda kwargs: kwargs["args"])
     config = _config(
         tmp_path,
         tiny_encoder_path,
@@ -134,13 +134,13 @@ def test_document_learning_rates_reach_the_trainer(tmp_path, tiny_encoder_path, 
 
 def test_supplied_negatives_reach_stage2(tmp_path, tiny_encoder_path, tiny_decoder_path, tiny_corpus, trainer_calls):
     """Negatives in the training data are Stage II's hard negatives (nothing is mined over them)."""
-    from sbert_med.recipes import mar
+    from sbert_med.recipes import mar_towers
 
     rows = [{"query": f"question {i}: {t[:30]}", "pos": [t], "neg": [tiny_corpus[(i + 3) % 8]]}
             for i, t in enumerate(tiny_corpus)]
     path = tmp_path / "triplets.jsonl"
     path.write_text("\n".join(json.dumps(row) for row in rows))
-    seen = trainer_calls(mar, lambda kwargs: kwargs["train_dataset"])
+    seen = trainer_calls(mar_towers, lambda kwargs: kwargs["train_dataset"])
     config = _config(tmp_path, tiny_encoder_path, tiny_decoder_path, str(path), run_init=False, run_stage1=False,
                      num_negatives=1)
     train_mar(config)
