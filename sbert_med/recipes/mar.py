@@ -37,7 +37,7 @@ from pathlib import Path
 from sbert_med.data.pairs import truncate_to_tokens
 from sbert_med.recipes.config import ConfigError, recorded_config
 from sbert_med.recipes.mar_config import DEFAULT_SOURCES, MARConfig, resolved_settings
-from sbert_med.recipes.mar_stage1 import _alignment_texts, _index_module, _stage1
+from sbert_med.recipes.mar_stage1 import _alignment_texts, _index_module, _score_documents, _stage1
 from sbert_med.recipes.mar_towers import (
     _document_tower,
     _document_view,
@@ -224,7 +224,7 @@ def train_mar(config: MARConfig) -> str:
     data = _cut_queries(config, data, query_path)
     last = None
     if config.run_stage1:
-        documents = list(pairs["positive"]) if config.stage1_score_documents else []
+        documents = _score_documents(config, pairs) if config.stage1_score_documents else []
         last = run.stage("stage1").run_once(_stage1(config, query_path, document_path, texts, documents))
     if config.run_stage2:
         stage1_path = last

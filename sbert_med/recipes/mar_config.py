@@ -52,6 +52,7 @@ DEFAULT_SOURCES: dict[str, str] = {
     "stage1_head_ridge": "ours",
     "stage1_negative_bank": "ours (0: in-batch negatives only, as the paper at its batch of 2,560)",
     "stage1_score_documents": "ours (0: off; the paper aligns embeddings only, EmbedDistill also matches scores)",
+    "stage1_score_data": "ours (the training pairs' documents)",
     "stage1_score_weight": "ours (1, the weight of the paper's two terms)",
     "stage1_score_temperature": "ours",
     "init_epochs": "ours",
@@ -148,6 +149,9 @@ class MARConfig(PairsRecipeConfig):
             document vectors (EmbedDistill's score matching; :class:`~sbert_med.losses.AlignmentLoss`
             ``score_bank``). The vectors are the ones Stage II reads, so a frozen tower encodes them once. Needs
             ``stage1_targets: cached``. (ours; 0: off)
+        stage1_score_data: The documents that term ranks instead of the training pairs' positives: a path or a
+            list of paths, read as ``alignment_data`` is (e.g. documents of the kind the model will search); the
+            bank is a seeded sample of ``stage1_score_documents`` of them. (ours; empty: the training documents)
         stage1_score_weight: Weight of that term. (ours: 1)
         stage1_score_temperature: Softmax temperature of both rankings. (ours: 0.05)
         stage1_mse_weight: Weight of the MSE term (0: the "no MSE" ablation).
@@ -160,7 +164,7 @@ class MARConfig(PairsRecipeConfig):
     """
 
     recipe: ClassVar[str] = "mar"
-    input_fields: ClassVar[tuple[str, ...]] = ("train_data", "alignment_data", "alignment_index")
+    input_fields: ClassVar[tuple[str, ...]] = ("train_data", "alignment_data", "alignment_index", "stage1_score_data")
     positive_fields: ClassVar[tuple[str, ...]] = (
         *RecipeConfig.positive_fields,
         "query_max_length",
@@ -230,6 +234,7 @@ class MARConfig(PairsRecipeConfig):
     stage1_head_ridge: float = 1e-3
     stage1_negative_bank: int = 0
     stage1_score_documents: int = 0
+    stage1_score_data: list[str] | str = ""
     stage1_score_weight: float = 1.0
     stage1_score_temperature: float = 0.05
     stage1_mse_weight: float = 1.0
@@ -266,6 +271,10 @@ class MARConfig(PairsRecipeConfig):
             raise ConfigError("stage1_negative_bank holds cached targets: stage1_targets must be 'cached'")
         if self.stage1_score_documents and self.stage1_targets == "live":
             raise ConfigError("stage1_score_documents ranks cached vectors: stage1_targets must be 'cached'")
+        if self.stage1_score_data and not self.stage1_score_documents:
+            raise ConfigError(
+                "stage1_score_data is the bank of stage1_score_documents: set stage1_score_documents > 0"
+            )
         if self.alignment_index and self.stage1_targets == "live":
             raise ConfigError("alignment_index gives Stage I cached targets: stage1_targets must be 'cached'")
 
@@ -282,6 +291,12 @@ class MARConfig(PairsRecipeConfig):
     def alignment_sources(self) -> list[str]:
         return [self.alignment_data] if isinstance(self.alignment_data, str) and self.alignment_data else list(
             self.alignment_data or []
+        )
+
+    @property
+    def score_sources(self) -> list[str]:
+        return [self.stage1_score_data] if isinstance(self.stage1_score_data, str) and self.stage1_score_data else (
+            list(self.stage1_score_data or [])
         )
 
     @property

@@ -30,6 +30,16 @@ def _alignment_texts(config: MARConfig, pairs) -> list[str]:
     return texts
 
 
+def _score_documents(config: MARConfig, pairs) -> list[str]:
+    """The documents ``stage1_score_documents`` samples its bank from: ``stage1_score_data``, or the training pairs'
+    positives."""
+    from sbert_med.data.alignment import load_alignment_texts
+
+    if config.score_sources:
+        return load_alignment_texts(config.score_sources, max_texts=0, seed=config.seed)
+    return list(pairs["positive"])
+
+
 def _cut_texts(config: MARConfig, texts: list[str], model) -> list[str]:
     """Texts cut to ``alignment_max_length`` tokens of the query tower's tokenizer (distinct, order kept)."""
     from sbert_med.modules import get_route, route_transformer
@@ -183,7 +193,8 @@ def _score_bank(config: MARConfig, model, document_prompts: dict, documents: lis
         return {}
     documents = list(dict.fromkeys(d for d in documents if d.strip()))
     if not documents:
-        raise ConfigError("stage1_score_documents needs training pairs with documents, found none")
+        raise ConfigError(f"stage1_score_documents needs documents to rank, found none in "
+                          f"{config.score_sources or 'the training pairs'}")
     if config.stage1_score_documents < len(documents):
         keep = sorted(random.Random(config.seed).sample(range(len(documents)), config.stage1_score_documents))
         documents = [documents[i] for i in keep]

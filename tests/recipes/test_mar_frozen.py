@@ -224,6 +224,32 @@ def test_score_bank_holds_training_documents_in_the_cache_stage2_reads(
                 stage1_targets="live")
 
 
+def test_score_bank_from_stage1_score_data(tmp_path, tiny_encoder_path, tiny_st_document, qa_pairs_tsv,
+                                           trainer_calls):
+    """stage1_score_data: the bank holds the given documents' frozen document vectors, not the training pairs';
+    a bank file without texts, and stage1_score_data without stage1_score_documents, are refused by name."""
+    seen = trainer_calls(mar_towers, lambda kwargs: kwargs["loss"])
+    abstracts = ["Statins lower LDL cholesterol in adults with hypertension.",
+                 "Dietary fibre intake and the risk of colorectal cancer: a cohort study.",
+                 "Iron deficiency anaemia in pregnancy and low birth weight."]
+    bank_file = tmp_path / "abstracts.jsonl"
+    bank_file.write_text("".join(json.dumps({"text": text}) + "\n" for text in abstracts), encoding="utf-8")
+    config = _config(tmp_path / "run", tiny_encoder_path, tiny_st_document, qa_pairs_tsv, run_init=False,
+                     run_stage2=False, stage1_score_documents=10, stage1_score_data=str(bank_file))
+    train_mar(config)
+    reference = SentenceTransformer(tiny_st_document, device="cpu").encode_document(
+        abstracts, truncate_dim=32, normalize_embeddings=True)
+    np.testing.assert_allclose(np.sort(seen["stage1"].score_bank.numpy(), axis=0), np.sort(reference, axis=0),
+                               atol=1e-5)
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n", encoding="utf-8")
+    with pytest.raises((ConfigError, ValueError), match="empty.txt"):
+        train_mar(_config(tmp_path / "empty", tiny_encoder_path, tiny_st_document, qa_pairs_tsv, run_init=False,
+                          run_stage2=False, stage1_score_documents=10, stage1_score_data=str(empty)))
+    with pytest.raises(ConfigError, match="set stage1_score_documents > 0"):
+        _config(tmp_path / "off", tiny_encoder_path, tiny_st_document, qa_pairs_tsv, stage1_score_data=str(bank_file))
+
+
 def test_linear_head_starts_stage1_aligned(tmp_path, tiny_encoder_path, tiny_st_document, qa_pairs_tsv,
                                           trained_in_memory):
     """stage1_linear_head: a Dense fitted on the cached targets ends the query route before Stage I trains; the
