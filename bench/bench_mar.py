@@ -20,7 +20,9 @@ Usage (the first run encodes ~30,000 texts with EmbeddingGemma on the CPU: start
     nice -n 5 python bench/bench_mar.py --data-dir ../shared/data --medline-dir /tmp/medline/data \\
         --work-dir bench/_work/mar > /tmp/bench_mar.log 2>&1 &
 
-Writes ``bench/results/mar.json`` and prints the Markdown table for BENCHMARKS.md.
+Writes ``bench/results/mar.json`` and prints the Markdown table for BENCHMARKS.md. Until the run ends, every finished
+row is also written to ``bench/results/mar_partial.json`` (removed when ``mar.json`` is written), so that a commit
+keeps the rows measured so far when the work folder itself is lost.
 """
 
 from __future__ import annotations
@@ -505,12 +507,19 @@ def main() -> None:
     per_query_path = args.work_dir / "per_query.json"
     per_query = json.loads(per_query_path.read_text()) if per_query_path.exists() else {}
 
+    partial = HERE / "results" / "mar_partial.json"
+
     def row(name: str, make_model) -> None:
         model = None
         if name not in rows:
             model = make_model()
             rows[name] = evaluate_row(model, tasks, cache_dir, batch_size=32)
             rows_path.write_text(json.dumps(rows, indent=2))
+            # beside the work folder, where a commit keeps it: the rows measured so far outlive a lost work folder
+            partial.write_text(json.dumps({
+                "state": "unfinished run: the rows measured so far (mar.json is written when the run ends)",
+                "command": "python bench/bench_mar.py " + " ".join(sys.argv[1:]),
+                "settings": run_settings(args), "rows": rows}, indent=2) + "\n")
         if name not in per_query:
             per_query[name] = per_query_scores(model or make_model(), tasks, cache_dir)
             check_per_query(name, rows[name], per_query[name])
@@ -555,6 +564,7 @@ def main() -> None:
     }
     out = HERE / "results" / "mar.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
+    partial.unlink(missing_ok=True)
     print(table(rows))
     for name, row in extra.get("decoder_rows", {}).items():
         print(f"| {name} | {row['medquad']:.4f} | {row['nfcorpus']:.4f} | {row['mean']:.4f} |")

