@@ -212,8 +212,9 @@ def train_mar(config: MARConfig) -> str:
     seed_everything(config.seed)
     data = config.load_train_pairs()
     pairs = data.select_columns(["anchor", "positive"])
-    # read (and check) the alignment corpus before any model is trained
+    # read (and check) the alignment corpus and the score bank's documents before any model is trained
     texts = _alignment_texts(config, pairs) if config.run_stage1 and not config.alignment_index else []
+    documents = _score_documents(config, pairs) if config.run_stage1 and config.stage1_score_documents else []
     query_path, document_path = config.query_model, config.document_model
     if config.run_init:
         query_path = run.stage("init_query").run_once(_init_tower(config, pairs, route="query", kind=kind))
@@ -224,7 +225,6 @@ def train_mar(config: MARConfig) -> str:
     data = _cut_queries(config, data, query_path)
     last = None
     if config.run_stage1:
-        documents = _score_documents(config, pairs) if config.stage1_score_documents else []
         last = run.stage("stage1").run_once(_stage1(config, query_path, document_path, texts, documents))
     if config.run_stage2:
         stage1_path = last
