@@ -20,9 +20,9 @@ Usage (the first run encodes ~30,000 texts with EmbeddingGemma on the CPU: start
     nice -n 5 python bench/bench_mar.py --data-dir ../shared/data --medline-dir /tmp/medline/data \\
         --work-dir bench/_work/mar > /tmp/bench_mar.log 2>&1 &
 
-Writes ``bench/results/mar.json`` and prints the Markdown table for BENCHMARKS.md. Until the run ends, every finished
-row is also written to ``bench/results/mar_partial.json`` (removed when ``mar.json`` is written), so that a commit
-keeps the rows measured so far when the work folder itself is lost.
+Writes ``bench/results/mar.json`` and prints the Markdown table for BENCHMARKS.md. Until the run ends, every row it
+measures here (not the scored GPU rows) is also written to ``bench/results/mar_partial.json`` (removed when
+``mar.json`` is written), so that a commit keeps the rows measured so far when the work folder itself is lost.
 """
 
 from __future__ import annotations

@@ -177,9 +177,10 @@ def _reuse_stage1(source: Path, config) -> None:
     old = json.loads((source / RUN_FILE).read_text())["config"]
     old = {**{key: value for key, value in config_defaults(config).items() if key not in old}, **old}  # newer options
     new = config.to_dict()
-    # Stage I reads the training pairs' texts when there is no alignment_data, and their documents for a score bank;
-    # then they matter to it too
-    pairs_only_in_stage2 = new.get("alignment_data") and not new.get("stage1_score_documents")
+    # Stage I reads the training pairs' texts when there is no alignment_data, and their documents for a score bank
+    # without stage1_score_data; then they matter to it too
+    pairs_only_in_stage2 = new.get("alignment_data") and (
+        not new.get("stage1_score_documents") or new.get("stage1_score_data"))
     stage2_only = {"run_stage2", *(("max_train_examples", "train_data") if pairs_only_in_stage2 else ())}
     differ = sorted(key for key in set(old) | set(new) if key not in NEUTRAL_KEYS and old.get(key) != new.get(key)
                     and not key.startswith("stage2_") and key not in stage2_only)
